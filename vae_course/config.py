@@ -1,0 +1,100 @@
+"""Course-wide settings: quick mode, data and checkpoint folders, device choice and seeding.
+
+Every notebook (00-10) imports this module instead of reading environment variables itself, so the
+quick-mode switch lives in exactly one place.
+
+Environment variables
+---------------------
+``VAE_COURSE_QUICK``
+    ``1`` (or ``true``/``yes``) shrinks epochs and data so that the whole course runs in minutes (CI, slow
+    laptops). Unset or ``0`` is the real course ("full mode").
+``VAE_COURSE_DATA``
+    Folder that holds ``MNIST/raw/*-ubyte``. Default: ``./data`` at the repository root.
+``VAE_COURSE_CHECKPOINTS``
+    Folder where notebooks save and look for checkpoints. Default: ``./checkpoints`` at the repository root.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def is_quick() -> bool:
+    """True when ``VAE_COURSE_QUICK`` asks for quick mode (read at call time, so tests can set it)."""
+    raw = os.environ.get("VAE_COURSE_QUICK", "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"VAE_COURSE_QUICK={raw!r} is not understood: set it to 1 (quick mode) or 0 (full mode).")
+
+
+def pick(full: T, quick: T) -> T:
+    """Return ``quick`` in quick mode and ``full`` otherwise, e.g. ``epochs = pick(10, 2)``."""
+    return quick if is_quick() else full
+
+
+def mode_name() -> str:
+    """``"quick"`` or ``"full"``, for printing at the top of a notebook."""
+    return "quick" if is_quick() else "full"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data folder: the argument, else ``$VAE_COURSE_DATA``, else ``<repo>/data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("VAE_COURSE_DATA")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT / "data"
+
+
+def checkpoint_dir() -> Path:
+    """Where notebooks keep checkpoints: ``$VAE_COURSE_CHECKPOINTS`` or ``<repo>/checkpoints`` (git-ignored)."""
+    env = os.environ.get("VAE_COURSE_CHECKPOINTS")
+    path = Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Resolve a device: ``None`` or ``"auto"`` picks CUDA, then Apple's MPS, then the CPU.
+
+    The reference script printed "device auto-detection" but always used the CPU; this actually looks.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device is None or str(device).lower() == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is not a device name: use 'auto', 'cpu', 'cuda' or 'mps'.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible: use device='auto' or 'cpu'.")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device='mps' was asked for but MPS is not available: use device='auto' or 'cpu'.")
+    return resolved
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python's and torch's global generators; return a fresh ``torch.Generator`` seeded the same way."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

@@ -1,0 +1,254 @@
+"""The training loop: :func:`fit` and :func:`evaluate`, reporting nats per image.
+
+Used by notebooks 05-10, the CLI and ``benchmarks/``.
+
+What it does differently from the reference script's loop, and why:
+
+* Batches are slices of one shuffled in-memory tensor that already lives on the device, not a ``DataLoader`` that
+  runs ``ToTensor`` on every image every epoch (the main speed-up, measured in ``benchmarks/bench_train.py``).
+* ``device=None`` really picks CUDA, then MPS, then the CPU (:func:`vae_course.config.get_device`).
+* Losses are reported as nats **per image**, train and test, split into reconstruction and KL.
+* It is seeded and deterministic on the CPU, stops at once on a NaN/inf loss with a clear message, and Ctrl-C (the
+  notebook's stop button) ends training cleanly: you get the history so far and a usable model.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from .config import get_device
+from .losses import ELBOTerms, gaussian_kl_per_dim, model_elbo, reconstruction_nll
+
+LossFn = Callable[..., ELBOTerms]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; the model keeps its weights from before the bad step."""
+
+
+@dataclass
+class History:
+    """Per-epoch figures in nats per image. ``train_loss``/``test_loss`` are the negative ELBO (recon + KL)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_recon: list[float] = field(default_factory=list)
+    train_kl: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_recon: list[float] = field(default_factory=list)
+    test_kl: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def epochs(self) -> int:
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def last(self) -> dict:
+        """The final epoch's figures as a dict (empty if no epoch finished)."""
+        if not self.train_loss:
+            return {}
+        keys = ("train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl")
+        return {k: getattr(self, k)[-1] for k in keys if getattr(self, k)}
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    return value
+
+
+def _as_flat_images(images, name: str, model) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of images (e.g. from load_mnist), got {type(images).__name__}.")
+    if not images.is_floating_point():
+        raise TypeError(f"{name} has dtype {images.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+    input_dim = model.config.input_dim
+    if images.ndim < 2 or images[0].numel() != input_dim or images.shape[0] == 0:
+        raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (N, 1, 28, 28) or (N, {input_dim}) "
+                         f"with N > 0.")
+    return images.reshape(images.shape[0], input_dim)
+
+
+def _check_labels(labels, images: torch.Tensor, name: str):
+    if labels is None:
+        return None
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"{name} must be a 1-D tensor with one label per image ({images.shape[0]}), got {shape}.")
+    return labels
+
+
+def _free_bits_terms(model, x, y, likelihood, sigma, beta, free_bits) -> ELBOTerms:
+    """Objective with free bits (Kingma et al. 2016): each latent dim's batch-mean KL counts as at least ``free_bits``."""
+    extra = () if y is None else (y,)
+    mu, logvar = model.encode(x, *extra)
+    z = model.reparameterize(mu, logvar)
+    recon = reconstruction_nll(model.decode_logits(z, *extra), x, likelihood, sigma)  # (B,)
+    kl_dims = gaussian_kl_per_dim(mu, logvar)  # (B, D)
+    clamped = torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()  # scalar
+    total = recon + beta * clamped  # (B,) - the clamp acts on the batch mean, as in the paper
+    return ELBOTerms(recon, kl_dims.sum(dim=1), total)
+
+
+@torch.no_grad()
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, *, batch_size: int = 1000,
+             likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0, seed: int = 0,
+             device=None, loss_fn: LossFn | None = None) -> dict[str, float]:
+    """Average ``recon``, ``kl`` and ``loss`` (= recon + KL, the negative ELBO) in nats per image over ``images``.
+
+    The reparameterized sample uses its own seeded generator, so the same model gives the same figure every call.
+    """
+    dev = get_device(device) if device is not None else next(model.parameters()).device
+    flat = _as_flat_images(images, "images", model)
+    labels = _check_labels(labels, flat, "labels")
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(2, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(0, flat.shape[0], batch_size):
+            xb = flat[i:i + batch_size].to(dev)
+            yb = None if labels is None else labels[i:i + batch_size].to(dev)
+            if loss_fn is not None:
+                terms = loss_fn(model, xb, yb)
+            else:
+                terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma)
+            sums[0] += terms.recon.double().sum().item()
+            sums[1] += terms.kl.double().sum().item()
+    model.train(was_training)
+    recon, kl = (sums / flat.shape[0]).tolist()
+    return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+
+def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *, epochs: int,
+        batch_size: int = 128, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = True,
+        beta: float = 1.0, likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0,
+        binarize: str | None = None, train_labels: torch.Tensor | None = None,
+        test_labels: torch.Tensor | None = None, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
+        optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
+        on_epoch_end: Callable[[int, History], None] | None = None,
+        history: History | None = None) -> History:
+    """Train ``model`` with Adam on in-memory images and return a :class:`History` (nats per image).
+
+    Args:
+        model: a course VAE (:class:`~vae_course.models.VAE`, ``ConvVAE`` or a conditional model with labels).
+        train_images, test_images: float tensors ``(N, 1, 28, 28)`` or ``(N, 784)`` in [0, 1].
+        epochs, batch_size, lr: as in the reference script (10, 128, 1e-3).
+        seed: seeds the shuffling and the reparameterized noise; the run is deterministic on the CPU.
+        device: ``None``/``"auto"`` picks CUDA, then MPS, then CPU. The model is moved there.
+        progress: show a ``tqdm.auto`` bar (a widget in JupyterLab, text in a terminal).
+        beta: weight of the KL in the objective (beta-VAE). The *reported* losses stay the plain negative ELBO.
+        likelihood, sigma: the decoder's distribution (see :func:`vae_course.losses.reconstruction_nll`).
+        binarize: ``"dynamic"`` draws fresh binary pixels from the grey levels for every batch.
+        train_labels, test_labels: labels passed to a conditional model's ``encode``/``decode_logits``.
+        kl_warmup_epochs: ramp the KL weight linearly from 0 to ``beta`` over this many epochs (per step).
+        free_bits: minimum nats per latent dimension in the objective (0 turns it off).
+        optimizer: your own optimizer over ``model.parameters()``; default ``Adam(lr=lr)``.
+        loss_fn: ``loss_fn(model, x, y) -> ELBOTerms`` to replace the objective (``total`` is minimized).
+        on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch (epoch counts from 1).
+        history: continue an existing history (e.g. a second call after an interrupt).
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite (the bad step is not applied).
+    """
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr!r} must be a positive number, e.g. 1e-3.")
+    if not (isinstance(beta, (int, float)) and beta >= 0):
+        raise ValueError(f"beta={beta!r} must be a number >= 0.")
+    if binarize not in (None, "dynamic"):
+        raise ValueError(f"binarize={binarize!r}: fit only knows None or 'dynamic' (use load_mnist for 'static').")
+    if kl_warmup_epochs < 0 or free_bits < 0:
+        raise ValueError("kl_warmup_epochs and free_bits must be >= 0.")
+    dev = get_device(device)
+    train_flat = _as_flat_images(train_images, "train_images", model).to(dev)  # (N, 784)
+    train_y = _check_labels(train_labels, train_flat, "train_labels")
+    train_y = None if train_y is None else train_y.to(dev)
+    test_flat = None if test_images is None else _as_flat_images(test_images, "test_images", model)
+    if test_flat is not None:
+        _check_labels(test_labels, test_flat, "test_labels")
+    if getattr(model, "conditional", False) and train_y is None:
+        raise ValueError("this model is conditional: pass train_labels= (and test_labels=) to fit.")
+
+    model.to(dev)
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    hist = history if history is not None else History()
+    n = train_flat.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
+    warmup_steps = kl_warmup_epochs * steps_per_epoch
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="batch", leave=True)
+    step = 0
+    model.train()
+    try:
+        for epoch in range(1, epochs + 1):
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            start = time.perf_counter()
+            perm = torch.randperm(n, generator=gen).to(dev)
+            sums = torch.zeros(3, dtype=torch.float64)
+            for b in range(steps_per_epoch):
+                idx = perm[b * batch_size:(b + 1) * batch_size]
+                xb = train_flat[idx]  # (B, 784)
+                if binarize == "dynamic":
+                    xb = torch.bernoulli(xb)
+                yb = None if train_y is None else train_y[idx]
+                beta_now = beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else beta
+                if loss_fn is not None:
+                    terms = loss_fn(model, xb, yb)
+                elif free_bits > 0:
+                    terms = _free_bits_terms(model, xb, yb, likelihood, sigma, beta_now, free_bits)
+                else:
+                    terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma, beta=beta_now)
+                loss = terms.total.mean()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise TrainingDivergedError(
+                        f"the loss became {loss_value} at epoch {epoch}, batch {b + 1}: training stopped before "
+                        f"applying that step. Lower the learning rate (lr={lr}) or check that the images are in [0, 1].")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    sums[0] += terms.recon.detach().sum().item()
+                    sums[1] += terms.kl.detach().sum().item()
+                sums[2] += beta_now
+                step += 1
+                bar.update(1)
+                if b % 20 == 0:
+                    bar.set_postfix(loss=f"{loss_value:.1f}", refresh=False)
+            recon, kl = (sums[:2] / n).tolist()
+            hist.train_recon.append(recon)
+            hist.train_kl.append(kl)
+            hist.train_loss.append(recon + kl)
+            hist.beta.append(float(sums[2] / steps_per_epoch))
+            if test_flat is not None:
+                ev = evaluate(model, test_flat, test_labels, likelihood=likelihood, sigma=sigma, seed=seed,
+                              device=dev, loss_fn=loss_fn)
+                hist.test_loss.append(ev["loss"])
+                hist.test_recon.append(ev["recon"])
+                hist.test_kl.append(ev["kl"])
+            hist.epoch_seconds.append(time.perf_counter() - start)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, hist)
+    except KeyboardInterrupt:
+        hist.interrupted = True
+        print(f"Training interrupted during epoch {len(hist.train_loss) + 1}: returning the history of the "
+              f"{hist.epochs} finished epoch(s); the model keeps its latest weights.")
+    finally:
+        bar.close()
+        model.eval()
+    return hist
