@@ -1,0 +1,81 @@
+import os
+
+import pytest
+import torch
+
+from vae_course.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from vae_course.models import VAE, ConvVAE, VAEConfig
+from vae_course.train import History
+
+
+@pytest.mark.parametrize("model", [VAE(latent_dim=3), ConvVAE(latent_dim=2, channels=4, hidden_dim=16)])
+def test_roundtrip_rebuilds_model(tmp_path, model):
+    path = save_checkpoint(model, tmp_path / "sub" / "m.pt", history=History(train_loss=[1.0]))
+    loaded, hist = load_checkpoint(path, with_history=True)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert hist["train_loss"] == [1.0] and not loaded.training
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    save_checkpoint(VAE(), path)
+    good = path.read_bytes()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(VAE(latent_dim=5), path)
+    assert path.read_bytes() == good  # the old checkpoint is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # and no temp file is left behind
+
+
+def test_loads_weights_only(tmp_path, monkeypatch):
+    seen = {}
+    real_load = torch.load
+
+    def spy(*a, **k):
+        seen.update(k)
+        return real_load(*a, **k)
+
+    save_checkpoint(VAE(), tmp_path / "m.pt")
+    monkeypatch.setattr(torch, "load", spy)
+    load_checkpoint(tmp_path / "m.pt")
+    assert seen.get("weights_only") is True
+
+
+def test_refuses_other_config(tmp_path):
+    save_checkpoint(VAE(latent_dim=20), tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match=r"latent_dim=20 \(you asked for 2\)"):
+        load_checkpoint(tmp_path / "m.pt", expected_config=VAEConfig(latent_dim=2))
+    with pytest.raises(CheckpointError, match="different configuration"):
+        load_checkpoint(tmp_path / "m.pt", expected_config=VAE(latent_dim=2))
+    assert load_checkpoint(tmp_path / "m.pt", expected_config={"latent_dim": 20}).latent_dim == 20
+
+
+def test_missing_and_corrupt(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable course checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a course checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+
+
+def test_unknown_class_and_wrong_weights(tmp_path):
+    path = save_checkpoint(VAE(), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_class"] = "Mystery"
+    torch.save(payload, tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="'Mystery' model"):
+        load_checkpoint(tmp_path / "x.pt")
+    payload["model_class"] = "VAE"
+    payload["config"]["hidden_dim"] = 10
+    torch.save(payload, tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_checkpoint(tmp_path / "y.pt")

@@ -1,0 +1,107 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vae_course import losses
+from vae_course.models import VAE
+
+
+def test_gaussian_kl_matches_torch_distributions(seeded):
+    mu, logvar = torch.randn(6, 4), torch.randn(6, 4)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(4), torch.ones(4))
+    want = torch.distributions.kl_divergence(q, p).sum(-1)
+    got = losses.gaussian_kl(mu, logvar)
+    assert got.shape == (6,) and torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(losses.gaussian_kl_per_dim(mu, logvar).sum(-1), got)
+
+
+def test_gaussian_kl_zero_at_prior():
+    assert torch.equal(losses.gaussian_kl(torch.zeros(3, 2), torch.zeros(3, 2)), torch.zeros(3))
+
+
+def test_gaussian_kl_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        losses.gaussian_kl(torch.zeros(3, 2), torch.zeros(3, 3))
+    with pytest.raises(TypeError):
+        losses.gaussian_kl([0.0], torch.zeros(1))
+
+
+def test_bernoulli_nll_is_summed_bce(seeded):
+    logits = torch.randn(5, 784)
+    x = torch.rand(5, 1, 28, 28)
+    want = F.binary_cross_entropy(torch.sigmoid(logits), x.reshape(5, 784), reduction="none").sum(1)
+    assert torch.allclose(losses.bernoulli_nll(logits, x), want, rtol=1e-4)
+
+
+def test_bernoulli_nll_is_a_likelihood_on_binary_pixels(seeded):
+    logits = torch.randn(3, 10)
+    x = torch.bernoulli(torch.full((3, 10), 0.5))
+    want = -torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(1)
+    assert torch.allclose(losses.bernoulli_nll(logits, x), want, atol=1e-5)
+
+
+def test_logits_stay_finite_where_sigmoid_saturates():
+    logits = torch.full((1, 784), 40.0)  # sigmoid(40) == 1.0 in float32
+    x = torch.zeros(1, 784)
+    nll = losses.bernoulli_nll(logits, x)
+    assert torch.allclose(nll, torch.tensor([40.0 * 784]), rtol=1e-5)
+    ref = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum")
+    assert ref.item() == pytest.approx(100.0 * 784)  # the probability route clamps log(0) at -100
+
+
+def test_gaussian_nll_closed_form(seeded):
+    mean, x = torch.rand(4, 784), torch.rand(4, 784)
+    sigma = 0.3
+    want = -torch.distributions.Normal(mean, sigma).log_prob(x).sum(1)
+    assert torch.allclose(losses.gaussian_nll(mean, x, sigma), want, rtol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        losses.gaussian_nll(mean, x, 0.0)
+
+
+def test_continuous_bernoulli_differs_from_bce_by_log_normalizer(seeded):
+    logits, x = torch.randn(2, 784), torch.rand(2, 784)
+    cb = losses.continuous_bernoulli_nll(logits, x)
+    log_c = torch.distributions.ContinuousBernoulli(logits=logits)._cont_bern_log_norm().sum(1)
+    assert torch.allclose(cb, losses.bernoulli_nll(logits, x) - log_c, rtol=1e-4)
+
+
+def test_reconstruction_dispatch_and_error(seeded):
+    logits, x = torch.randn(2, 784), torch.rand(2, 784)
+    assert torch.allclose(losses.reconstruction_nll(logits, x, "gaussian", 0.5),
+                          losses.gaussian_nll(torch.sigmoid(logits), x, 0.5))
+    with pytest.raises(ValueError, match="likelihood"):
+        losses.reconstruction_nll(logits, x, "poisson")
+    with pytest.raises(ValueError, match="do not match"):
+        losses.bernoulli_nll(torch.randn(2, 784), torch.rand(3, 784))
+
+
+def test_elbo_terms_and_reference_loss(seeded):
+    model = VAE()
+    x = torch.rand(16, 1, 28, 28)
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu, logvar)
+    logits = model.decode_logits(z)
+    terms = losses.elbo(logits, x, mu, logvar)
+    assert terms.recon.shape == terms.kl.shape == terms.total.shape == (16,)
+    assert torch.allclose(terms.total, terms.recon + terms.kl)
+    assert torch.allclose(terms.elbo, -terms.total)
+    ref = losses.reference_loss(torch.sigmoid(logits), x, mu, logvar)
+    assert ref.item() == pytest.approx(terms.total.sum().item(), rel=1e-5)  # the seed's loss = per-image x batch
+    beta_terms = losses.elbo(logits, x, mu, logvar, beta=4.0)
+    assert torch.allclose(beta_terms.total, beta_terms.recon + 4 * beta_terms.kl)
+    m = terms.mean()
+    assert m.total.ndim == 0 and math.isclose(m.total.item(), terms.total.mean().item(), rel_tol=1e-6)
+
+
+def test_model_elbo_runs_model(seeded):
+    model = VAE()
+    x = torch.rand(8, 784)
+    torch.manual_seed(1)
+    a = losses.model_elbo(model, x)
+    torch.manual_seed(1)
+    mu, logvar = model.encode(x)
+    b = losses.elbo(model.decode_logits(model.reparameterize(mu, logvar)), x, mu, logvar)
+    assert torch.allclose(a.total, b.total)

@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from vae_course.models import VAE, ConvVAE, VAEConfig
+
+
+def test_reference_parameter_count():
+    assert VAE().num_parameters() == 631_188
+    assert VAE(latent_dim=20).num_parameters() == 652_824  # pytorch/examples' 784-400-20
+
+
+def test_reference_layers():
+    m = VAE()
+    names = [n for n, _ in m.named_children()]
+    assert names == ["fc1", "fc_mu", "fc_logvar", "fc3", "fc4"]
+    assert m.fc1.in_features == 784 and m.fc1.out_features == 400 and m.fc_mu.out_features == 2
+
+
+@pytest.mark.parametrize("cls", [VAE, ConvVAE])
+def test_interface_and_shapes(cls, seeded):
+    m = cls(latent_dim=3)
+    x4 = torch.rand(5, 1, 28, 28)
+    mu, logvar = m.encode(x4)
+    assert mu.shape == (5, 3) and logvar.shape == (5, 3)
+    z = m.reparameterize(mu, logvar)
+    assert z.shape == (5, 3)
+    assert m.decode(z).shape == (5, 1, 28, 28)
+    assert m.decode_logits(z).shape == (5, 784)
+    recon, mu2, _ = m(x4)
+    assert recon.shape == x4.shape and 0 <= float(recon.detach().min()) and float(recon.detach().max()) <= 1
+    recon_flat, _, _ = m(x4.reshape(5, 784))
+    assert recon_flat.shape == (5, 784)
+    assert m.sample(4).shape == (4, 1, 28, 28)
+
+
+def test_decode_is_sigmoid_of_logits(seeded):
+    m = VAE()
+    z = torch.randn(4, 2)
+    assert torch.allclose(m.decode(z).reshape(4, 784), torch.sigmoid(m.decode_logits(z)))
+
+
+def test_reparameterize_statistics(seeded):
+    m = VAE()
+    mu = torch.full((20000, 2), 1.5)
+    logvar = torch.full((20000, 2), torch.log(torch.tensor(0.25)).item())
+    z = m.reparameterize(mu, logvar)
+    assert abs(z.mean().item() - 1.5) < 0.02 and abs(z.std().item() - 0.5) < 0.02
+
+
+def test_reparameterize_is_differentiable():
+    m = VAE()
+    mu = torch.zeros(3, 2, requires_grad=True)
+    logvar = torch.zeros(3, 2, requires_grad=True)
+    m.reparameterize(mu, logvar).sum().backward()
+    assert torch.equal(mu.grad, torch.ones(3, 2)) and logvar.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"latent_dim": 0}, {"latent_dim": -2}, {"hidden_dim": 0},
+                                    {"latent_dim": 2.5}, {"input_dim": True}])
+def test_bad_sizes(kwargs):
+    with pytest.raises(ValueError, match="must be a positive whole number"):
+        VAE(**kwargs)
+
+
+def test_conv_bad_sizes():
+    with pytest.raises(ValueError, match="positive whole number"):
+        ConvVAE(latent_dim=0)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (4, 1, 28, 27), (4, 783), (0, 784)])
+def test_wrong_image_shape_is_one_clear_error(shape):
+    with pytest.raises(ValueError, match="expected a batch of images shaped"):
+        VAE().encode(torch.rand(*shape))
+
+
+def test_wrong_types():
+    with pytest.raises(TypeError, match="float images"):
+        VAE().encode(torch.zeros(2, 784, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        VAE().encode([[0.0] * 784])
+    with pytest.raises(ValueError, match="latent codes shaped"):
+        VAE().decode(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="same shape"):
+        VAE().reparameterize(torch.zeros(2, 2), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="positive whole number of samples"):
+        VAE().sample(0)
+
+
+def test_single_latent_vector_is_accepted():
+    assert VAE().decode(torch.zeros(2)).shape == (1, 1, 28, 28)
+
+
+def test_config_roundtrip():
+    m = VAE(hidden_dim=50, latent_dim=4)
+    again = VAE.from_config(m.describe()["config"])
+    assert again.config == m.config == VAEConfig(784, 50, 4)
+    c = ConvVAE(latent_dim=3, channels=8, hidden_dim=32)
+    assert ConvVAE.from_config(c.describe()["config"]).config == c.config

@@ -1,0 +1,147 @@
+import math
+
+import pytest
+import torch
+
+from vae_course.losses import ELBOTerms, model_elbo
+from vae_course.models import VAE
+from vae_course.train import History, TrainingDivergedError, evaluate, fit
+
+
+def _model(seed=0, latent=2):
+    torch.manual_seed(seed)
+    return VAE(latent_dim=latent)
+
+
+def test_fit_reports_nats_per_image_and_learns(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    model = _model()
+    before = evaluate(model, test_x)
+    hist = fit(model, train_x, test_x, epochs=2, progress=False)
+    assert isinstance(hist, History) and hist.epochs == 2 and not hist.interrupted
+    for key in ("train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl", "epoch_seconds"):
+        assert len(getattr(hist, key)) == 2
+    assert hist.train_loss[0] == pytest.approx(hist.train_recon[0] + hist.train_kl[0])
+    assert hist.test_loss[-1] < before["loss"] - 100  # from ~543 nats to well under 400
+    assert 100 < hist.test_loss[-1] < 450
+    assert not model.training
+
+
+def test_fit_is_deterministic_on_cpu(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    h1 = fit(_model(), train_x, test_x, epochs=1, progress=False, seed=3)
+    h2 = fit(_model(), train_x, test_x, epochs=1, progress=False, seed=3)
+    h3 = fit(_model(), train_x, test_x, epochs=1, progress=False, seed=4)
+    assert h1.train_loss == h2.train_loss and h1.test_loss == h2.test_loss
+    assert h1.train_loss != h3.train_loss
+
+
+def test_train_loss_is_mean_of_batch_objective(mnist_small):
+    """With a frozen model, the epoch's train loss is exactly the objective of the one shuffled batch."""
+    train_x = mnist_small[0][:256]
+    model = _model()
+    frozen = torch.optim.SGD(model.parameters(), lr=1e-30)
+    hist = fit(model, train_x, epochs=1, batch_size=256, progress=False, optimizer=frozen, seed=0)
+    torch.manual_seed(0)
+    perm = torch.randperm(256, generator=torch.Generator().manual_seed(0))
+    terms = model_elbo(model, train_x[perm])
+    assert hist.train_loss[0] == pytest.approx(terms.total.mean().item(), rel=1e-4)
+
+
+def test_evaluate_is_repeatable_and_matches_model_elbo(mnist_small):
+    test_x = mnist_small[2]
+    model = _model()
+    a, b = evaluate(model, test_x, seed=1), evaluate(model, test_x, seed=1)
+    assert a == b and a["loss"] == pytest.approx(a["recon"] + a["kl"])
+    torch.manual_seed(1)
+    terms = model_elbo(model, test_x)
+    assert a["loss"] == pytest.approx(terms.total.mean().item(), rel=1e-5)
+
+
+def test_beta_changes_objective_not_reported_elbo(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    hist = fit(_model(), train_x[:256], test_x, epochs=1, progress=False, beta=4.0)
+    assert hist.beta == [4.0]
+    assert hist.train_loss[0] == pytest.approx(hist.train_recon[0] + hist.train_kl[0])
+
+
+def test_kl_warmup_ramps_beta(mnist_small):
+    train_x = mnist_small[0][:256]
+    hist = fit(_model(), train_x, epochs=3, batch_size=128, progress=False, kl_warmup_epochs=2)
+    # steps 0,1 | 2,3 | 4,5 over 4 warm-up steps: means 0.125, 0.625, 1.0
+    assert hist.beta == pytest.approx([0.125, 0.625, 1.0])
+
+
+def test_free_bits_and_dynamic_binarization_run(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    hist = fit(_model(latent=4), train_x[:256], test_x[:64], epochs=1, progress=False, free_bits=0.5,
+               binarize="dynamic")
+    assert math.isfinite(hist.train_loss[0]) and math.isfinite(hist.test_loss[0])
+
+
+def test_nan_stops_at_once_with_clear_message(mnist_small):
+    train_x = mnist_small[0][:256]
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def nan_loss(m, x, y):
+        t = model_elbo(m, x)
+        return ELBOTerms(t.recon, t.kl, t.total * float("nan"))
+
+    with pytest.raises(TrainingDivergedError, match="loss became nan at epoch 1, batch 1"):
+        fit(model, train_x, epochs=2, progress=False, loss_fn=nan_loss)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])  # the bad step was not applied
+
+
+def test_keyboard_interrupt_returns_history(mnist_small, capsys):
+    train_x, _, test_x, _ = mnist_small
+
+    def stop_in_epoch_two(epoch, hist):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    model = _model()
+    hist = fit(model, train_x[:256], test_x[:64], epochs=5, progress=False, on_epoch_end=stop_in_epoch_two)
+    assert hist.interrupted and hist.epochs == 2
+    assert "interrupted" in capsys.readouterr().out
+    out = model(test_x[:4])[0]
+    assert out.shape == (4, 1, 28, 28) and torch.isfinite(out).all()
+
+
+def test_interrupt_inside_a_batch(mnist_small):
+    train_x = mnist_small[0][:512]
+    calls = {"n": 0}
+
+    def loss_fn(m, x, y):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return model_elbo(m, x)
+
+    hist = fit(_model(), train_x, epochs=2, progress=False, loss_fn=loss_fn)
+    assert hist.interrupted and hist.epochs == 0
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"epochs": 0}, ValueError, "epochs"),
+    ({"epochs": -1}, ValueError, "epochs"),
+    ({"epochs": 1, "batch_size": 0}, ValueError, "batch_size"),
+    ({"epochs": 1, "lr": -1.0}, ValueError, "lr"),
+    ({"epochs": 1, "lr": float("nan")}, ValueError, "lr"),
+    ({"epochs": 1, "beta": -1.0}, ValueError, "beta"),
+    ({"epochs": 1, "binarize": "static"}, ValueError, "binarize"),
+    ({"epochs": 1, "device": "tpu"}, ValueError, "device"),
+])
+def test_bad_arguments(mnist_small, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        fit(_model(), mnist_small[0][:8], **kwargs, progress=False)
+
+
+def test_bad_images():
+    with pytest.raises(ValueError, match=r"shape \(8, 3, 28, 28\)"):
+        fit(_model(), torch.rand(8, 3, 28, 28), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="dtype torch.uint8"):
+        fit(_model(), torch.zeros(8, 784, dtype=torch.uint8), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="one label per image"):
+        fit(_model(), torch.rand(8, 784), epochs=1, progress=False, train_labels=torch.zeros(3))
