@@ -129,6 +129,19 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     return {"loss": recon + kl, "recon": recon, "kl": kl}
 
 
+def make_adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with its fused kernel where torch has one (one pass over the weights instead of ~12 ``foreach`` ops).
+
+    On this course's 631k-parameter MLP the fused update is a measurable part of the speed-up over the reference
+    loop (``benchmarks/bench_train.py``); the arithmetic is Adam's, the same as ``torch.optim.Adam(lr=lr)``.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
 def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *, epochs: int,
         batch_size: int = 128, lr: float = 1e-3, seed: int = 0, device=None, progress: bool = True,
         beta: float = 1.0, likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0,
@@ -183,7 +196,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     model.to(dev)
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    opt = optimizer or make_adam(model.parameters(), lr)
     hist = history if history is not None else History()
     n = train_flat.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -199,7 +212,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
             bar.set_description(f"epoch {epoch}/{epochs}")
             start = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(dev)
-            sums = torch.zeros(3, dtype=torch.float64)
+            sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images
+            beta_sum = 0.0
             for b in range(steps_per_epoch):
                 idx = perm[b * batch_size:(b + 1) * batch_size]
                 xb = train_flat[idx]  # (B, 784)
@@ -223,18 +237,17 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    sums[0] += terms.recon.detach().sum().item()
-                    sums[1] += terms.kl.detach().sum().item()
-                sums[2] += beta_now
+                    sums += torch.stack((terms.recon.sum(), terms.kl.sum())).double()
+                beta_sum += beta_now
                 step += 1
                 bar.update(1)
                 if b % 20 == 0:
                     bar.set_postfix(loss=f"{loss_value:.1f}", refresh=False)
-            recon, kl = (sums[:2] / n).tolist()
+            recon, kl = (sums / n).tolist()
             hist.train_recon.append(recon)
             hist.train_kl.append(kl)
             hist.train_loss.append(recon + kl)
-            hist.beta.append(float(sums[2] / steps_per_epoch))
+            hist.beta.append(beta_sum / steps_per_epoch)
             if test_flat is not None:
                 ev = evaluate(model, test_flat, test_labels, likelihood=likelihood, sigma=sigma, seed=seed,
                               device=dev, loss_fn=loss_fn)
