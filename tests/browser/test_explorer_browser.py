@@ -1,0 +1,228 @@
+"""The latent explorer in a real browser: JupyterLab + headless Chromium (Playwright), keyboard only.
+
+What a learner does in notebook 06: open it in JupyterLab, Run > Run All Cells, then move a latent slider. Here the
+slider is moved with the keyboard (focus the first slider handle, press ArrowRight; ArrowLeft if it sits at its
+maximum), and the test asserts that the image shown by the explorer changed (its ``src`` and its PNG bytes), then
+saves a screenshot to tests/browser/screenshots/ (git-ignored) and prints the path.
+
+The explorer is found by its CSS classes: ``vae-latent-explorer`` on the container widget and ``vae-explorer-image``
+on its ``ipywidgets.Image``. A second test drives the same steps on a tiny self-made notebook (a FloatSlider and an
+Image updated via ``observe``), so a failure tells apart "the harness/widgets are broken" from "notebook 06 is".
+
+Run only these:  pytest -o addopts="" -m browser -s tests/browser
+Skipped (with the reason) when Playwright or Chromium is missing; see conftest.py.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+PANEL = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
+EXPLORER = f"{PANEL} .vae-latent-explorer"
+IMAGE = f"{EXPLORER} img.vae-explorer-image, {EXPLORER} .vae-explorer-image img"
+NOTEBOOK_06 = "06_latent_space_explorer.ipynb"
+RUN_ALL_TIMEOUT_S = 240
+KEY_PRESSES = 5
+
+HARNESS_CELLS = [
+    "import io\n\nimport ipywidgets as widgets\nfrom PIL import Image as PILImage",
+    "def render(v):\n"
+    "    img = PILImage.new(\"L\", (28, 28), color=int(255 * v))  # brightness follows the slider\n"
+    "    buf = io.BytesIO()\n"
+    "    img.save(buf, format=\"PNG\")\n"
+    "    return buf.getvalue()",
+    "z1 = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description=\"z1\")\n"
+    "z2 = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=\"z2\")\n"
+    "image = widgets.Image(value=render(0.0), format=\"png\", width=112, height=112)\n"
+    "image.add_class(\"vae-explorer-image\")\n"
+    "z1.observe(lambda change: setattr(image, \"value\", render(change[\"new\"])), names=\"value\")\n"
+    "explorer = widgets.HBox([widgets.VBox([z1, z2]), image])\n"
+    "explorer.add_class(\"vae-latent-explorer\")\n"
+    "explorer",
+]
+
+
+def write_harness_notebook(folder: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    # execution counts as if stored by a previous run, so the test also covers clearing them before Run All
+    nb.cells = [nbformat.v4.new_code_cell(src, execution_count=i) for i, src in enumerate(HARNESS_CELLS, 1)]
+    path = folder / "_browser_harness.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------- steps
+def open_notebook(page, server, path: Path) -> None:
+    """Open ``path`` (inside the server root) in JupyterLab and wait until its kernel is idle."""
+    rel = path.relative_to(server.root).as_posix()
+    # ?reset: a clean workspace, so only this notebook is open (the server is shared by the tests of this module)
+    page.goto(f"{server.url}/lab/tree/{rel}?reset", wait_until="domcontentloaded", timeout=90_000)
+    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=90_000)
+    wait_kernel_idle(page, server, path.name, timeout=90)
+
+
+def wait_kernel_idle(page, server, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        indicator = page.locator(f"{PANEL} .jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator").first
+        ui_idle = indicator.count() == 0 or indicator.get_attribute("data-status") == "idle"
+        if ui_idle and server.kernel_state(name) == "idle":
+            return
+        if server.proc.poll() is not None:
+            pytest.fail(f"JupyterLab died; log tail:\n{server.log_tail()}")
+        time.sleep(0.5)
+    pytest.fail(f"{name}: the kernel was not idle after {timeout:.0f} s (state {server.kernel_state(name)!r}); "
+                f"JupyterLab log tail:\n{server.log_tail()}")
+
+
+def menu(page, top: str, item: str) -> None:
+    """Click ``top`` in JupyterLab's menu bar, then ``item`` in the menu that opens."""
+    page.locator("#jp-menu-panel .lm-MenuBar-item", has_text=re.compile(f"^{re.escape(top)}$")).click()
+    page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def run_all_cells(page, server, path: Path) -> None:
+    """Run > Run All Cells from the menu bar, then wait until every code cell has run and the kernel is idle.
+
+    The stored outputs are cleared first (Edit > Clear Outputs of All Cells): then a numbered prompt and a rendered
+    widget can only come from this run, not from the outputs saved in the notebook.
+    """
+    nb = nbformat.read(path, as_version=4)
+    n_code = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    prompts = page.locator(f"{PANEL} .jp-CodeCell .jp-InputArea-prompt")
+    page.locator(f"{PANEL} .jp-Notebook").first.click(position={"x": 5, "y": 5})  # focus the notebook
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    deadline = time.monotonic() + 30
+    while any(re.search(r"\[\d+\]", p) for p in prompts.all_inner_texts()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name}: Edit > Clear Outputs of All Cells left numbered prompts behind")
+        time.sleep(0.2)
+    menu(page, "Run", "Run All Cells")
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while True:
+        texts = prompts.all_inner_texts()
+        done = [p for p in texts if re.search(r"\[\d+\]", p)]
+        pending = [p for p in texts if "*" in p]
+        if len(done) >= n_code and not pending and server.kernel_state(path.name) == "idle":
+            break
+        errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
+        if errors.count():
+            pytest.fail(f"{path.name}: a cell raised while running all cells:\n{errors.first.inner_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name}: Run All Cells did not finish in {RUN_ALL_TIMEOUT_S} s ({len(done)} of "
+                        f"{n_code} code cells ran, {len(pending)} pending); JupyterLab log tail:\n"
+                        f"{server.log_tail()}")
+        time.sleep(0.5)
+    errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
+    if errors.count():
+        pytest.fail(f"{path.name}: a cell raised while running all cells:\n{errors.first.inner_text()[-2000:]}")
+
+
+def explorer_image(page, name: str):
+    """The explorer's <img>, once rendered and decoded; fails with what the output area shows instead."""
+    img = page.locator(IMAGE).first
+    try:
+        img.wait_for(state="visible", timeout=30_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
+                               timeout=30_000)
+    except Exception:  # noqa: BLE001 - turn a Playwright timeout into a readable failure
+        outputs = page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts()
+        shown = "\n".join(o.strip()[:200] for o in outputs[-5:])
+        pytest.fail(f"{name}: no rendered explorer image ({IMAGE!r}) after running all cells. If widgets show as "
+                    f"text, the ipywidgets lab extension (jupyterlab_widgets) was not loaded. Last outputs:\n{shown}")
+    return img
+
+
+def image_state(img) -> tuple[str, str]:
+    """(src, the image bytes as base64): blob URLs change on every update, so the bytes are compared too."""
+    src = img.get_attribute("src") or ""
+    data = img.evaluate("""async img => {
+        const buf = await (await fetch(img.src)).arrayBuffer();
+        let s = ''; const b = new Uint8Array(buf);
+        for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+        return btoa(s);
+    }""")
+    return src, data
+
+
+def move_first_slider_with_keyboard(page, img, before: tuple[str, str], name: str) -> tuple[str, str]:
+    handle = page.locator(f"{EXPLORER} .noUi-handle").first
+    if handle.count() == 0:
+        pytest.fail(f"{name}: the explorer ({EXPLORER}) holds no slider handle (.noUi-handle)")
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    focused = page.evaluate("() => document.activeElement && document.activeElement.classList.contains('noUi-handle')")
+    assert focused, f"{name}: the first slider handle of the explorer could not take keyboard focus"
+    readout = page.locator(f"{EXPLORER} .widget-readout").first
+    value_before = readout.inner_text() if readout.count() else None
+    now, top = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    key = "ArrowLeft" if now is not None and top is not None and float(now) >= float(top) else "ArrowRight"
+    for _ in range(KEY_PRESSES):
+        page.keyboard.press(key)
+        time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    after = before
+    while time.monotonic() < deadline:
+        src = img.get_attribute("src") or ""
+        if src and src != before[0]:
+            try:
+                after = image_state(img)
+            except Exception:  # noqa: BLE001 - the blob was replaced while fetching it: read again
+                time.sleep(0.2)
+                continue
+            if after[1] != before[1]:
+                break
+        time.sleep(0.3)
+    value_after = readout.inner_text() if readout.count() else None
+    assert value_after != value_before, \
+        f"{name}: {KEY_PRESSES} x {key} on the first slider did not change its value ({value_before})"
+    assert after[0] != before[0], \
+        f"{name}: the explorer image src did not change after the slider moved {value_before} -> {value_after}"
+    assert after[1] != before[1], \
+        f"{name}: the explorer image got a new src but the same PNG bytes after the slider moved " \
+        f"{value_before} -> {value_after}"
+    return after
+
+
+def screenshot(page, name: str, announce) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    explorer = page.locator(EXPLORER).first
+    explorer.scroll_into_view_if_needed()
+    explorer.screenshot(path=str(path))
+    announce(f"screenshot: {path.relative_to(SCREENSHOTS.parents[2]).as_posix()}")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------- tests
+def drive_explorer(page, server, path: Path, shot: str, announce) -> None:
+    open_notebook(page, server, path)
+    run_all_cells(page, server, path)
+    img = explorer_image(page, path.name)
+    before = image_state(img)
+    move_first_slider_with_keyboard(page, img, before, path.name)
+    out = screenshot(page, shot, announce)
+    assert out.stat().st_size > 0
+
+
+def test_harness_slider_updates_image(lab_server, lab_page, announce):
+    """Self-check of the harness and of widget rendering: a FloatSlider driving an Image via observe."""
+    path = write_harness_notebook(lab_server.root)
+    drive_explorer(lab_page, lab_server, path, "harness.png", announce)
+
+
+def test_latent_explorer_keyboard(lab_server, lab_page, announce):
+    """Notebook 06: Run All Cells, move the first latent slider with ArrowRight, the decoded image changes."""
+    path = lab_server.root / NOTEBOOK_06
+    if not path.is_file():
+        pytest.skip(f"notebooks/{NOTEBOOK_06} does not exist yet")
+    drive_explorer(lab_page, lab_server, path, "explorer.png", announce)
