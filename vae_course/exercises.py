@@ -439,3 +439,85 @@ def check_interpolation_path(student_fn: Callable) -> CheckResult:
     return compare(student_fn, _interpolation_path_reference, cases, name="interpolation_path",
                    hint="t = torch.linspace(0, 1, steps) gives steps values with both ends; stack (1 - t_i) * z0 + "
                         "t_i * z1 into a (steps, D) tensor, e.g. z0 + t[:, None] * (z1 - z0).")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Notebooks 09-10: the KL warm-up schedule, active units, conditioning on a one-hot label.
+# ---------------------------------------------------------------------------------------------------------------
+def check_kl_weight(student_fn: Callable) -> CheckResult:
+    """Notebook 09: ``kl_weight(step, warmup_steps, beta)``, the linear KL warm-up; compared with
+    :func:`vae_course.collapse.kl_weight` (including no warm-up, ``warmup_steps == 0``, and steps past the end)."""
+    from .collapse import kl_weight
+
+    def make(gen):
+        warm = int(torch.randint(1, 500, (), generator=gen))
+        step = int(torch.randint(0, 2 * warm, (), generator=gen))
+        beta = round(float(torch.empty(()).uniform_(0.1, 8.0, generator=gen)), 3)
+        return (step, warm, beta), {}
+
+    cases = [("first step", (0, 100, 1.0), {}), ("half-way", (50, 100, 1.0), {}), ("past the end", (150, 100, 1.0), {}),
+             ("beta = 4, a quarter of the way", (25, 100, 4.0), {}), ("no warm-up", (10, 0, 4.0), {}),
+             ("fractional warm-up length", (3, 7.5, 2.0), {})]
+    cases += random_cases(make, 5, seed=91)
+    return compare(student_fn, kl_weight, cases, name="kl_weight", atol=1e-9, rtol=1e-9,
+                   hint="return beta * min(1, step / warmup_steps); when warmup_steps == 0 there is no warm-up, "
+                        "so return beta (and never divide by zero).")
+
+
+def _active_units_reference(mu, threshold=0.01):
+    from .collapse import count_active_units
+
+    return count_active_units(mu, threshold)
+
+
+def check_active_units(student_fn: Callable) -> CheckResult:
+    """Notebook 09: ``active_units_from_means(mu, threshold=0.01) -> int`` for posterior means ``mu`` (N, D).
+
+    Burda et al.'s criterion: ``A_u = Var_x(mu_u(x)) > threshold``. The cases keep every variance far from the
+    threshold, so the biased and the unbiased variance both pass; a shifted case catches ``mean(mu**2)``.
+    """
+    def means(gen, scales, shift=0.0):
+        scales = torch.tensor(scales)
+        return torch.randn(400, len(scales), generator=gen) * scales + shift  # (400, D)
+
+    def make(gen):
+        d = int(torch.randint(2, 17, (), generator=gen))
+        choice = torch.randint(0, 4, (d,), generator=gen)
+        scales = torch.tensor([0.0, 0.02, 0.5, 1.5])[choice].tolist()  # variances 0, 4e-4, 0.25, 2.25
+        shift = float(torch.randn((), generator=gen))
+        return (means(gen, scales, shift),), {}
+
+    gen = torch.Generator().manual_seed(92)
+    cases = [("all units active", (means(gen, [1.0, 1.0, 0.5]),), {}),
+             ("two dead units", (means(gen, [1.0, 0.0, 0.02, 0.8]),), {}),
+             ("means shifted away from 0 (a variance ignores the shift)", (means(gen, [0.01, 0.5], shift=3.0),), {}),
+             ("a larger threshold", (means(gen, [0.5, 0.2, 1.0]),), {"threshold": 0.1})]
+    cases += random_cases(make, 4, seed=93)
+    return compare(student_fn, _active_units_reference, cases, name="active_units_from_means",
+                   hint="A_u is the variance over the images (dim=0) of column u of mu, i.e. mu.var(dim=0); count the "
+                        "columns whose variance is above threshold and return a Python int.")
+
+
+def _condition_reference(v, y, num_classes=10):
+    from .cvae import one_hot
+
+    return torch.cat([v.reshape(v.shape[0], -1), one_hot(y, num_classes)], dim=1)
+
+
+def check_condition_on_label(student_fn: Callable) -> CheckResult:
+    """Notebook 10: ``condition_on_label(v, y, num_classes=10)`` -> ``(B, K + C)``: the rows of ``v`` (flattened to
+    ``(B, K)``) followed by the one-hot code of each label; how the CVAE feeds ``[x, y]`` and ``[z, y]``."""
+    def make(gen):
+        b = int(torch.randint(1, 9, (), generator=gen))
+        k = (2, 16, 784)[int(torch.randint(0, 3, (), generator=gen))]
+        return (torch.randn(b, k, generator=gen), torch.randint(0, 10, (b,), generator=gen)), {}
+
+    cases = [("codes z (3, 2) with labels 0, 5, 9", (torch.tensor([[0.5, -1.0], [2.0, 0.0], [1.0, 1.0]]),
+                                                     torch.tensor([0, 5, 9])), {}),
+             ("images (2, 1, 28, 28) are flattened first", (torch.rand(2, 1, 28, 28, generator=torch.Generator()
+                                                                       .manual_seed(94)), torch.tensor([3, 3])), {}),
+             ("three classes only", (torch.ones(2, 4), torch.tensor([2, 0])), {"num_classes": 3})]
+    cases += random_cases(make, 4, seed=95)
+    return compare(student_fn, _condition_reference, cases, name="condition_on_label",
+                   hint="flatten v to (B, K) with v.reshape(len(v), -1), build the one-hot rows with "
+                        "torch.nn.functional.one_hot(y, num_classes).float(), and torch.cat them along dim=1.")
