@@ -144,13 +144,25 @@ def elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.
     return ELBOTerms(recon, kl, recon + beta * kl)
 
 
-def model_elbo(model, x: torch.Tensor, y: torch.Tensor | None = None, *, likelihood: str = "bernoulli",
-               sigma: float | torch.Tensor = 1.0, beta: float = 1.0) -> ELBOTerms:
-    """Run ``model`` on ``x`` (and labels ``y`` for a conditional model) and return :func:`elbo`'s terms."""
+def encode_decode(model, x: torch.Tensor, y: torch.Tensor | None = None):
+    """One pass x -> q(z|x) -> z -> decoder logits; returns ``(logits (B, 784), mu (B, D), logvar (B, D))``.
+
+    ``y`` (labels) goes to a conditional model's ``encode`` and ``decode_logits``. A model whose decoder also reads
+    the image itself (an autoregressive decoder under teacher forcing, notebook 09) says so with the class attribute
+    ``decoder_sees_x = True`` and gets ``context=x``.
+    """
     extra = () if y is None else (y,)
     mu, logvar = model.encode(x, *extra)  # (B, D) each
     z = model.reparameterize(mu, logvar)  # (B, D)
-    logits = model.decode_logits(z, *extra)  # (B, 784)
+    context = {"context": x} if getattr(model, "decoder_sees_x", False) else {}
+    logits = model.decode_logits(z, *extra, **context)  # (B, 784)
+    return logits, mu, logvar
+
+
+def model_elbo(model, x: torch.Tensor, y: torch.Tensor | None = None, *, likelihood: str = "bernoulli",
+               sigma: float | torch.Tensor = 1.0, beta: float = 1.0) -> ELBOTerms:
+    """Run ``model`` on ``x`` (and labels ``y`` for a conditional model) and return :func:`elbo`'s terms."""
+    logits, mu, logvar = encode_decode(model, x, y)
     return elbo(logits, x, mu, logvar, likelihood=likelihood, sigma=sigma, beta=beta)
 
 

@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from .config import get_device
-from .losses import ELBOTerms, gaussian_kl_per_dim, model_elbo, reconstruction_nll
+from .collapse import kl_weight
+from .losses import ELBOTerms, encode_decode, gaussian_kl_per_dim, model_elbo, reconstruction_nll
 
 LossFn = Callable[..., ELBOTerms]
 
@@ -89,10 +90,8 @@ def _check_labels(labels, images: torch.Tensor, name: str):
 
 def _free_bits_terms(model, x, y, likelihood, sigma, beta, free_bits) -> ELBOTerms:
     """Objective with free bits (Kingma et al. 2016): each latent dim's batch-mean KL counts as at least ``free_bits``."""
-    extra = () if y is None else (y,)
-    mu, logvar = model.encode(x, *extra)
-    z = model.reparameterize(mu, logvar)
-    recon = reconstruction_nll(model.decode_logits(z, *extra), x, likelihood, sigma)  # (B,)
+    logits, mu, logvar = encode_decode(model, x, y)
+    recon = reconstruction_nll(logits, x, likelihood, sigma)  # (B,)
     kl_dims = gaussian_kl_per_dim(mu, logvar)  # (B, D)
     clamped = torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()  # scalar
     total = recon + beta * clamped  # (B,) - the clamp acts on the batch mean, as in the paper
@@ -220,7 +219,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                 if binarize == "dynamic":
                     xb = torch.bernoulli(xb)
                 yb = None if train_y is None else train_y[idx]
-                beta_now = beta * min(1.0, step / warmup_steps) if warmup_steps > 0 else beta
+                beta_now = kl_weight(step, warmup_steps, beta)  # linear KL warm-up (notebook 09)
                 if loss_fn is not None:
                     terms = loss_fn(model, xb, yb)
                 elif free_bits > 0:

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from vae_course.checkpoints import save_checkpoint
+from vae_course.models import VAE
+from vae_course.pretrained import (Recipe, checkpoint_name, checkpoint_path, data_fingerprint, load_or_train,
+                                   make_recipe, save_pretrained, stored_recipe)
+
+
+@pytest.fixture
+def tiny(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    return train_x[:256], test_x[:64]
+
+
+def test_names_and_paths(tmp_path):
+    assert checkpoint_name(2) == "vae_latent2.pt" and checkpoint_name(20) == "vae_latent20.pt"
+    assert checkpoint_path(20, tmp_path) == tmp_path / "vae_latent20.pt"
+    with pytest.raises(ValueError, match="positive whole number"):
+        checkpoint_name(0)
+
+
+def test_fingerprint_tells_data_apart(tiny):
+    train_x, _ = tiny
+    assert data_fingerprint(train_x) == data_fingerprint(train_x.clone())
+    assert data_fingerprint(train_x) != data_fingerprint(train_x[:-1])
+    r = make_recipe(2, train_x, epochs=1)
+    assert r.n_train == 256 and r.epochs == 1 and r == make_recipe(2, train_x.clone(), epochs=1)
+    with pytest.raises(ValueError, match="epochs=0"):
+        Recipe(epochs=0)
+
+
+def test_trains_then_loads_the_same_model(tmp_path, tiny, capsys):
+    train_x, test_x = tiny
+    first = load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path)
+    assert first.trained and first.path == tmp_path / "vae_latent2.pt" and first.path.is_file()
+    assert first.history.epochs == 1 and len(first.history.test_loss) == 1
+    second = load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path)
+    assert not second.trained and second.history.test_loss == first.history.test_loss
+    for (k, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    out = capsys.readouterr().out
+    assert "there is no checkpoint yet" in out and "Loaded vae_latent2.pt" in out
+    assert str(tmp_path) not in out  # never an absolute path in a notebook's output
+
+
+def test_training_is_deterministic_and_matches_stored_recipe(tmp_path, tiny):
+    train_x, test_x = tiny
+    a = load_or_train(3, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path / "a", verbose=False)
+    b = load_or_train(3, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path / "b", verbose=False)
+    assert torch.equal(a.model.fc4.weight, b.model.fc4.weight)
+    assert stored_recipe(a.path) == make_recipe(3, train_x, epochs=1)
+
+
+def test_other_recipe_or_bad_file_retrains(tmp_path, tiny, capsys):
+    train_x, test_x = tiny
+    load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path, verbose=False)
+    again = load_or_train(2, train_images=train_x[:128], test_images=test_x, epochs=1, folder=tmp_path)
+    assert again.trained and "trained differently" in capsys.readouterr().out
+    save_checkpoint(VAE(), tmp_path / "vae_latent2.pt")  # a checkpoint without a recipe
+    assert load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path).trained
+    (tmp_path / "vae_latent2.pt").write_bytes(b"garbage")
+    assert stored_recipe(tmp_path / "vae_latent2.pt") is None
+    assert load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path).trained
+    assert load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path,
+                         retrain=True, verbose=False).trained
+
+
+def test_save_pretrained_refuses_mismatched_model(tmp_path, tiny):
+    recipe = make_recipe(2, tiny[0], epochs=1)
+    with pytest.raises(ValueError, match="latent_dim=20"):
+        save_pretrained(VAE(latent_dim=20), None, recipe, tmp_path)

@@ -1,0 +1,197 @@
+"""The course's trained reference models: train once in notebook 05, reuse them in notebook 06 (and later).
+
+Used by notebooks 05 and 06 and ``benchmarks/bench_explorer.py``.
+
+Notebook 05 trains the reference MNIST VAE (784-400-2) and its latent-20 sibling and saves them as
+``<checkpoint_dir>/vae_latent2.pt`` and ``vae_latent20.pt``. Notebook 06 calls :func:`load_or_train`, which loads
+such a checkpoint when it was trained with the same :class:`Recipe` (sizes, epochs, optimizer settings, seed and the
+very same training images) and otherwise trains one itself and saves it. So every notebook runs on its own after a
+kernel restart, and a checkpoint left over from a quick-mode run is never mistaken for a full-mode one.
+
+    >>> pre = load_or_train(2)                      # doctest: +SKIP
+    >>> pre.model, pre.history.test_loss[-1], pre.trained   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .models import VAE
+from .train import History, fit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a trained reference model looks like; a checkpoint is reused only if it matches.
+
+    ``n_train`` and ``data_fingerprint`` (the sum of the training images' 0-255 grey levels) identify the training
+    images, so the 4,096-image quick-mode subset and the full split give different recipes.
+    """
+
+    latent_dim: int = 2
+    hidden_dim: int = 400
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    n_train: int = 0
+    data_fingerprint: int = 0
+
+    def __post_init__(self):
+        for name in ("latent_dim", "hidden_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr={self.lr!r} must be a positive number.")
+
+    def describe(self) -> str:
+        """One line for the learner, e.g. ``784-400-2, 10 epochs on 22,699 images``."""
+        return (f"784-{self.hidden_dim}-{self.latent_dim}, {self.epochs} epoch{'s' if self.epochs != 1 else ''} on "
+                f"{self.n_train:,} images")
+
+
+def data_fingerprint(images: torch.Tensor) -> int:
+    """An exact integer that identifies a set of images: the sum of their grey levels on the 0-255 scale."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.numel() == 0:
+        raise TypeError("images must be a non-empty float tensor of images in [0, 1] (e.g. from load_mnist).")
+    return int(images.mul(255).round().to(torch.int64).sum().item())
+
+
+def default_epochs() -> int:
+    """The reference 10 epochs in full mode, 2 in quick mode."""
+    from .config import pick
+
+    return pick(10, 2)
+
+
+def make_recipe(latent_dim: int, train_images: torch.Tensor, *, epochs: int | None = None, hidden_dim: int = 400,
+                batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> Recipe:
+    """The :class:`Recipe` for training on ``train_images`` (``epochs`` defaults to :func:`default_epochs`)."""
+    return Recipe(latent_dim=latent_dim, hidden_dim=hidden_dim, epochs=default_epochs() if epochs is None else epochs,
+                  batch_size=batch_size, lr=lr, seed=seed, n_train=int(train_images.shape[0]),
+                  data_fingerprint=data_fingerprint(train_images))
+
+
+def checkpoint_name(latent_dim: int) -> str:
+    """The file name notebook 05 saves to and notebook 06 loads from: ``vae_latent{latent_dim}.pt``."""
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
+        raise ValueError(f"latent_dim={latent_dim!r} must be a positive whole number.")
+    return f"vae_latent{latent_dim}.pt"
+
+
+def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None) -> Path:
+    """``folder / checkpoint_name(latent_dim)``; ``folder`` defaults to :func:`vae_course.config.checkpoint_dir`."""
+    from .config import checkpoint_dir
+
+    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim)
+
+
+def build_model(recipe: Recipe) -> VAE:
+    """A freshly initialized reference VAE for ``recipe``, seeded with ``recipe.seed`` (same weights every time)."""
+    from .config import seed_everything
+
+    seed_everything(recipe.seed)
+    return VAE(784, recipe.hidden_dim, recipe.latent_dim)
+
+
+def train_reference(recipe: Recipe, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *,
+                    progress: bool = False, device=None) -> tuple[VAE, History]:
+    """Train :func:`build_model` ``(recipe)`` with :func:`vae_course.train.fit`; the model comes back on the CPU."""
+    if int(train_images.shape[0]) != recipe.n_train:
+        raise ValueError(f"the recipe is for {recipe.n_train:,} training images, got {train_images.shape[0]:,}: "
+                         f"build it with make_recipe(latent_dim, train_images).")
+    model = build_model(recipe)
+    history = fit(model, train_images, test_images, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                  lr=recipe.lr, seed=recipe.seed, device=device, progress=progress)
+    return model.cpu().eval(), history
+
+
+def save_pretrained(model, history: History | None, recipe: Recipe, folder: str | os.PathLike | None = None) -> Path:
+    """Save ``model`` with its history and recipe to :func:`checkpoint_path` ``(recipe.latent_dim, folder)``."""
+    if getattr(model, "latent_dim", None) != recipe.latent_dim:
+        raise ValueError(f"the model has latent_dim={getattr(model, 'latent_dim', None)!r} but the recipe says "
+                         f"{recipe.latent_dim}.")
+    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder), history=history,
+                           extra={"recipe": asdict(recipe)})
+
+
+def stored_recipe(path: str | os.PathLike) -> Recipe | None:
+    """The :class:`Recipe` saved with a checkpoint, or ``None`` if it has none (or cannot be read)."""
+    try:
+        raw = (read_checkpoint(path).get("extra") or {}).get("recipe")
+        return Recipe(**{f.name: raw[f.name] for f in fields(Recipe)}) if isinstance(raw, dict) else None
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Pretrained:
+    """What :func:`load_or_train` returns: the model (eval mode, CPU), its history, where it lives, and how it came."""
+
+    model: VAE
+    history: History
+    recipe: Recipe
+    path: Path
+    trained: bool  # True: trained just now; False: loaded from ``path``
+
+    def __repr__(self) -> str:
+        how = "trained now and saved as" if self.trained else "loaded from"
+        return f"Pretrained(VAE {self.recipe.describe()}; {how} {self.path.name})"
+
+
+def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = None,
+                  test_images: torch.Tensor | None = None, epochs: int | None = None,
+                  folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = False,
+                  verbose: bool = True, device=None) -> Pretrained:
+    """Load the reference VAE with ``latent_dim`` from its checkpoint, or train it (and save it) if that is not possible.
+
+    Args:
+        latent_dim: 2 (the reference) or any other positive size (20 in notebooks 05-06).
+        train_images, test_images: default :func:`vae_course.data.course_data` (the full split in full mode, a
+            4,096-image subset in quick mode; test: all 10,000 or the first 2,000).
+        epochs: default 10 in full mode, 2 in quick mode.
+        folder: where checkpoints live (default :func:`vae_course.config.checkpoint_dir`).
+        retrain: train and overwrite even if a matching checkpoint exists.
+        progress: show fit's progress bar while training.
+        verbose: print one line saying what happened.
+
+    A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
+    mismatched checkpoint is replaced by a freshly trained model.
+    """
+    checkpoint_name(latent_dim)  # validates latent_dim
+    if train_images is None or test_images is None:
+        from .data import course_data
+
+        tx, _, vx, _ = course_data()
+        train_images = tx if train_images is None else train_images
+        test_images = vx if test_images is None else test_images
+    recipe = make_recipe(latent_dim, train_images, epochs=epochs)
+    path = checkpoint_path(latent_dim, folder)
+    why = "retrain=True"
+    if not retrain:
+        found = stored_recipe(path) if path.is_file() else None
+        if found == recipe:
+            try:
+                model, hist = load_checkpoint(path, expected_config={"latent_dim": latent_dim}, with_history=True)
+            except CheckpointError:
+                why = "the checkpoint could not be loaded"
+            else:
+                history = History(**hist) if hist else History()
+                if verbose:
+                    print(f"Loaded {path.name}: VAE {recipe.describe()}.")
+                return Pretrained(model, history, recipe, path, trained=False)
+        else:
+            why = ("there is no checkpoint yet" if not path.is_file() else
+                   "the checkpoint was trained differently" if found is not None else "the checkpoint has no recipe")
+    if verbose:
+        print(f"Training VAE {recipe.describe()} ({why}) ...", flush=True)
+    model, history = train_reference(recipe, train_images, test_images, progress=progress, device=device)
+    save_pretrained(model, history, recipe, folder)
+    if verbose:
+        print(f"Saved {path.name}.")
+    return Pretrained(model, history, recipe, path, trained=True)
