@@ -145,3 +145,29 @@ def test_bad_images():
         fit(_model(), torch.zeros(8, 784, dtype=torch.uint8), epochs=1, progress=False)
     with pytest.raises(ValueError, match="one label per image"):
         fit(_model(), torch.rand(8, 784), epochs=1, progress=False, train_labels=torch.zeros(3))
+
+
+def test_precision_choice(monkeypatch):
+    from vae_course import train
+
+    cpu = torch.device("cpu")
+    assert train.autocast_dtype("fp32", cpu) is None
+    assert train.autocast_dtype("bf16", cpu) is torch.bfloat16
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert train.autocast_dtype("auto", cpu) is None
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.autocast_dtype("auto", cpu) is torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        train.autocast_dtype("fp8", cpu)
+
+
+def test_bf16_mixed_precision_learns_like_fp32_and_reports_fp32(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    h32 = fit(_model(), train_x, test_x, epochs=2, progress=False, precision="fp32")
+    m16 = _model()
+    h16 = fit(m16, train_x, test_x, epochs=2, progress=False, precision="bf16")
+    assert h32.precision == "fp32" and h16.precision == "bf16-mixed"
+    assert all(p.dtype == torch.float32 for p in m16.parameters())  # weights stay float32
+    assert abs(h16.test_loss[-1] - h32.test_loss[-1]) < 5.0
+    again = fit(_model(), train_x, test_x, epochs=2, progress=False, precision="bf16")
+    assert again.test_loss == h16.test_loss  # still deterministic

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default: $VAE_COURSE_DATA or ./data)")
     t.add_argument("--out", default="runs/reference", help="output folder (default: runs/reference)")
     t.add_argument("--device", type=_device, default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bfloat16 matrix products where the hardware has them natively, else float32")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("execute", help="run notebooks top to bottom in place (the only way outputs are made)")
@@ -92,8 +94,11 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
         return 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from .train import autocast_dtype
+
+    precision = "float32" if autocast_dtype(args.precision, device) is None else "bfloat16 mixed precision"
     print(f"Training VAE 784-{args.hidden_dim}-{args.latent_dim} on {len(train_x):,} images, testing on "
-          f"{len(test_x):,}, device {device}. Losses are negative ELBO in nats per image.", flush=True)
+          f"{len(test_x):,}, device {device}, {precision}. Losses are negative ELBO in nats per image.", flush=True)
     seed_everything(args.seed)
     model = VAE(784, args.hidden_dim, args.latent_dim)
 
@@ -103,7 +108,8 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
 
     try:
         hist = fit(model, train_x, test_x, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                   seed=args.seed, device=device, progress=not args.no_progress, on_epoch_end=report)
+                   seed=args.seed, device=device, progress=not args.no_progress, on_epoch_end=report,
+                   precision=args.precision)
     except TrainingDivergedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

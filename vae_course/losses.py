@@ -24,6 +24,12 @@ import torch
 import torch.nn.functional as F
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+_HALF = (torch.bfloat16, torch.float16)
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors (from ``fit``'s mixed precision) are lifted to float32; others pass unchanged."""
+    return t.float() if t.dtype in _HALF else t
 
 
 def _check_pair(mu: torch.Tensor, logvar: torch.Tensor) -> None:
@@ -46,12 +52,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         ``(B,)`` nats per image (a scalar for ``(D,)`` input).
     """
     _check_pair(mu, logvar)
+    mu, logvar = _full(mu), _full(logvar)
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
 
 
 def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """The same KL, one value per latent dimension: ``(B, D)`` (notebook 09's active units and free bits)."""
     _check_pair(mu, logvar)
+    mu, logvar = _full(mu), _full(logvar)
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
@@ -59,7 +67,7 @@ def _flat_pair(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, tor
     if logits.shape[0] != x.shape[0] or logits[0].numel() != x[0].numel():
         raise ValueError(f"decoder output {tuple(logits.shape)} and images {tuple(x.shape)} do not match: "
                          f"they need the same batch size and the same number of pixels.")
-    return logits.reshape(logits.shape[0], -1), x.reshape(x.shape[0], -1)
+    return _full(logits).reshape(logits.shape[0], -1), x.reshape(x.shape[0], -1)
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

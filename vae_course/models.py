@@ -96,6 +96,8 @@ class VAEBase(nn.Module):
         """z = mu + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through (notebook 04)."""
         if mu.shape != logvar.shape:
             raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must have the same shape.")
+        if mu.dtype in (torch.bfloat16, torch.float16):  # fit's mixed precision: sample z in float32
+            mu, logvar = mu.float(), logvar.float()
         std = torch.exp(0.5 * logvar)  # (B, D)
         eps = torch.randn_like(std)  # (B, D)
         return mu + std * eps

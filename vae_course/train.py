@@ -44,6 +44,7 @@ class History:
     beta: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     interrupted: bool = False
+    precision: str = "fp32"
 
     @property
     def epochs(self) -> int:
@@ -128,6 +129,39 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     return {"loss": recon + kl, "recon": recon, "kl": kl}
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX), read from ``/proc/cpuinfo``."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:  # not Linux: stay in float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype ``fit`` runs the model's matrix products in: ``None`` (float32) or ``torch.bfloat16``.
+
+    ``"auto"`` picks bfloat16 only where the hardware has it natively (a CUDA GPU that supports it, a CPU with
+    AVX512-BF16/AMX), where it is ~1.6x faster per epoch here at the same test loss (``benchmarks/bench_train.py``);
+    elsewhere, and for ``"fp32"``, everything stays float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not known: use 'auto', 'fp32' or 'bf16'.")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return None
+
+
 def make_adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with its fused kernel where torch has one (one pass over the weights instead of ~12 ``foreach`` ops).
 
@@ -148,7 +182,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         test_labels: torch.Tensor | None = None, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
         on_epoch_end: Callable[[int, History], None] | None = None,
-        history: History | None = None) -> History:
+        history: History | None = None, precision: str = "auto") -> History:
     """Train ``model`` with Adam on in-memory images and return a :class:`History` (nats per image).
 
     Args:
@@ -168,6 +202,9 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         loss_fn: ``loss_fn(model, x, y) -> ELBOTerms`` to replace the objective (``total`` is minimized).
         on_epoch_end: called as ``on_epoch_end(epoch, history)`` after each epoch (epoch counts from 1).
         history: continue an existing history (e.g. a second call after an interrupt).
+        precision: ``"auto"`` (default) runs the matrix products in bfloat16 where the hardware has it natively
+            (mixed precision: weights, Adam, the loss terms and every reported number stay float32); ``"fp32"``
+            keeps everything in float32; ``"bf16"`` forces bfloat16 products. See :func:`autocast_dtype`.
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite (the bad step is not applied).
@@ -183,6 +220,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     if kl_warmup_epochs < 0 or free_bits < 0:
         raise ValueError("kl_warmup_epochs and free_bits must be >= 0.")
     dev = get_device(device)
+    amp_dtype = autocast_dtype(precision, dev)
     train_flat = _as_flat_images(train_images, "train_images", model).to(dev)  # (N, 784)
     train_y = _check_labels(train_labels, train_flat, "train_labels")
     train_y = None if train_y is None else train_y.to(dev)
@@ -197,6 +235,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = optimizer or make_adam(model.parameters(), lr)
     hist = history if history is not None else History()
+    hist.precision = "fp32" if amp_dtype is None else "bf16-mixed"
     n = train_flat.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     warmup_steps = kl_warmup_epochs * steps_per_epoch
@@ -220,12 +259,14 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                     xb = torch.bernoulli(xb)
                 yb = None if train_y is None else train_y[idx]
                 beta_now = kl_weight(step, warmup_steps, beta)  # linear KL warm-up (notebook 09)
-                if loss_fn is not None:
-                    terms = loss_fn(model, xb, yb)
-                elif free_bits > 0:
-                    terms = _free_bits_terms(model, xb, yb, likelihood, sigma, beta_now, free_bits)
-                else:
-                    terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma, beta=beta_now)
+                with torch.autocast(dev.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                    if loss_fn is not None:
+                        terms = loss_fn(model, xb, yb)
+                    elif free_bits > 0:
+                        terms = _free_bits_terms(model, xb, yb, likelihood, sigma, beta_now, free_bits)
+                    else:
+                        terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma, beta=beta_now)
+                terms = ELBOTerms(*(t.float() for t in terms))
                 loss = terms.total.mean()
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
