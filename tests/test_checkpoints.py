@@ -16,6 +16,9 @@ def test_roundtrip_rebuilds_model(tmp_path, model):
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
     assert hist["train_loss"] == [1.0] and not loaded.training
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file, not mkstemp's private 0600
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):

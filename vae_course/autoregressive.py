@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import VAEBase, check_images, check_latent, register_model
+from .models import VAEBase, check_images, check_latent, image_shape_for, register_model, require_positive_ints
 
 
 class MaskedLinear(nn.Linear):
@@ -108,10 +108,7 @@ class AutoregressiveVAEConfig:
     image_shape: tuple[int, ...] = field(default=(1, 28, 28))
 
     def __post_init__(self):
-        for name in ("input_dim", "hidden_dim", "latent_dim", "decoder_hidden_dim", "local_window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        require_positive_ints(self, ("input_dim", "hidden_dim", "latent_dim", "decoder_hidden_dim", "local_window"))
         if isinstance(self.local_hidden_dim, bool) or not isinstance(self.local_hidden_dim, int) \
                 or self.local_hidden_dim < 0:
             raise ValueError(f"local_hidden_dim={self.local_hidden_dim!r} must be a whole number >= 0 (0: no local path).")
@@ -121,9 +118,7 @@ class AutoregressiveVAEConfig:
             raise ValueError(f"the local path needs square images, but input_dim={self.input_dim} is not a square: "
                              f"set local_hidden_dim=0.")
         causal_offsets(self.local_window)  # validates the window
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if math.prod(self.image_shape) != self.input_dim:
-            self.image_shape = (self.input_dim,)
+        self.image_shape = image_shape_for(self.image_shape, self.input_dim)
 
 
 @register_model

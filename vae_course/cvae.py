@@ -24,14 +24,13 @@ Reference:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import VAEBase, check_images, check_latent, register_model
+from .models import VAEBase, check_images, check_latent, image_shape_for, register_model, require_positive_ints
 
 
 def one_hot(labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
@@ -84,14 +83,9 @@ class CVAEConfig:
     image_shape: tuple[int, ...] = field(default=(1, 28, 28))
 
     def __post_init__(self):
-        for name in ("input_dim", "hidden_dim", "latent_dim", "num_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive whole number (MNIST: input_dim=784, "
-                                 f"num_classes=10).")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if math.prod(self.image_shape) != self.input_dim:
-            self.image_shape = (self.input_dim,)
+        require_positive_ints(self, ("input_dim", "hidden_dim", "latent_dim", "num_classes"),
+                              " (MNIST: input_dim=784, num_classes=10)")
+        self.image_shape = image_shape_for(self.image_shape, self.input_dim)
 
 
 @register_model

@@ -35,6 +35,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def require_positive_ints(config, names: tuple[str, ...], hint: str = "") -> None:
+    """Raise one clear ``ValueError`` if any of ``config``'s fields ``names`` is not a whole number >= 1."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}={value!r} must be a positive whole number{hint}.")
+
+
+def image_shape_for(image_shape, input_dim: int) -> tuple[int, ...]:
+    """``image_shape`` as a tuple of ints, or ``(input_dim,)`` when it does not hold ``input_dim`` pixels."""
+    shape = tuple(int(s) for s in image_shape)
+    return shape if math.prod(shape) == input_dim else (input_dim,)
+
+
 @dataclass
 class VAEConfig:
     """Sizes of the MLP VAE. ``image_shape`` is what :meth:`VAE.decode` reshapes its output to."""
@@ -45,14 +59,9 @@ class VAEConfig:
     image_shape: tuple[int, ...] = field(default=(1, 28, 28))
 
     def __post_init__(self):
-        for name in ("input_dim", "hidden_dim", "latent_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive whole number (the reference uses "
-                                 f"input_dim=784, hidden_dim=400, latent_dim=2).")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if math.prod(self.image_shape) != self.input_dim:
-            self.image_shape = (self.input_dim,)
+        require_positive_ints(self, ("input_dim", "hidden_dim", "latent_dim"),
+                              " (the reference uses input_dim=784, hidden_dim=400, latent_dim=2)")
+        self.image_shape = image_shape_for(self.image_shape, self.input_dim)
 
 
 def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...]) -> torch.Tensor:
@@ -177,10 +186,7 @@ class ConvVAEConfig:
     input_dim: int = 784
 
     def __post_init__(self):
-        for name in ("latent_dim", "channels", "hidden_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        require_positive_ints(self, ("latent_dim", "channels", "hidden_dim"))
         self.image_shape = tuple(int(s) for s in self.image_shape)
         if self.image_shape != (1, 28, 28) or self.input_dim != 784:
             raise ValueError("ConvVAE is built for 1x28x28 images (MNIST); use VAE for other sizes.")
