@@ -82,3 +82,25 @@ def test_unknown_class_and_wrong_weights(tmp_path):
     torch.save(payload, tmp_path / "y.pt")
     with pytest.raises(CheckpointError, match="weights do not fit"):
         load_checkpoint(tmp_path / "y.pt")
+
+
+def test_any_course_model_loads_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from vae_course.cvae import CVAE
+
+    path = save_checkpoint(CVAE(latent_dim=2), tmp_path / "cvae.pt")
+    code = f"from vae_course.checkpoints import load_checkpoint; print(type(load_checkpoint({str(path)!r})).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "CVAE"
+
+
+def test_bad_stored_config_is_a_checkpoint_error(tmp_path):
+    path = save_checkpoint(VAE(), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["latent_dim"] = 0
+    torch.save(payload, tmp_path / "z.pt")
+    with pytest.raises(CheckpointError, match="does not build a VAE"):
+        load_checkpoint(tmp_path / "z.pt")

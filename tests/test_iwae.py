@@ -186,3 +186,32 @@ def test_exercise_checker_of_notebook_08():
     naive = exercises.check_iwae_estimate(lambda w: torch.log(torch.exp(w).mean(0)))
     assert not naive and "underflows" in repr(naive)  # fails on the case near -1000
     assert not exercises.check_iwae_estimate(lambda w: torch.logsumexp(w, 0))  # forgot the log k
+
+
+def test_iwae_curve_needs_ks():
+    import pytest
+    import torch
+
+    from vae_course.iwae import iwae_curve
+    from vae_course.models import VAE
+
+    with pytest.raises(ValueError, match="at least one k"):
+        iwae_curve(VAE(), torch.rand(4, 784), ks=())
+
+
+def test_log_joint_teacher_forces_decoders_that_read_x():
+    import torch
+
+    from vae_course.autoregressive import AutoregressiveVAE
+    from vae_course.iwae import vae_log_joint
+
+    torch.manual_seed(0)
+    model = AutoregressiveVAE(latent_dim=4, decoder_hidden_dim=16, local_hidden_dim=4).eval()
+    x = torch.bernoulli(torch.full((3, 784), 0.3))
+    z = torch.randn(2, 3, 4)  # (c, B, D)
+    got = vae_log_joint(model)(x, z)  # (c, B)
+    prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    for c in range(2):
+        logits = model.decode_logits(z[c], context=x)
+        want = prior[c] - torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        assert torch.allclose(got[c], want, atol=1e-3)

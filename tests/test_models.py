@@ -96,3 +96,14 @@ def test_config_roundtrip():
     assert again.config == m.config == VAEConfig(784, 50, 4)
     c = ConvVAE(latent_dim=3, channels=8, hidden_dim=32)
     assert ConvVAE.from_config(c.describe()["config"]).config == c.config
+
+
+def test_float64_inputs_are_cast_and_integer_codes_rejected():
+    m = VAE()
+    mu, _ = m.encode(torch.rand(3, 784, dtype=torch.float64))
+    assert mu.dtype == torch.float32
+    assert m.decode(torch.zeros(2, 2, dtype=torch.float64)).dtype == torch.float32
+    with pytest.raises(TypeError, match="float latent codes"):
+        m.decode(torch.tensor([[0, 0]]))
+    double = VAE().double()  # a float64 model (gradcheck in notebook 04) keeps float64
+    assert double.encode(torch.rand(2, 784, dtype=torch.float64))[0].dtype == torch.float64

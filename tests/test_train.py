@@ -171,3 +171,28 @@ def test_bf16_mixed_precision_learns_like_fp32_and_reports_fp32(mnist_small):
     assert abs(h16.test_loss[-1] - h32.test_loss[-1]) < 5.0
     again = fit(_model(), train_x, test_x, epochs=2, progress=False, precision="bf16")
     assert again.test_loss == h16.test_loss  # still deterministic
+
+
+def test_conditional_model_needs_test_labels_up_front(mnist_small):
+    from vae_course.cvae import CVAE
+
+    train_x, train_y, test_x, _ = mnist_small
+    model = CVAE(latent_dim=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="pass test_labels="):
+        fit(model, train_x, test_x, train_labels=train_y, epochs=1, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # nothing was trained
+
+
+def test_evaluate_rejects_bad_batch_size(mnist_small):
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate(_model(), mnist_small[2], batch_size=0)
+
+
+def test_evaluate_leaves_the_global_generator_alone(mnist_small):
+    model = _model()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    evaluate(model, mnist_small[2][:32], seed=7)
+    assert torch.equal(torch.rand(3), expected)

@@ -82,6 +82,11 @@ def test_plane_explorer_for_a_larger_latent_space(data):
     assert [s.description for s in ex.sliders] == ["c1", "c2"]
     ex.sliders[1].value = 1.0
     assert torch.allclose(ex.z, plane.origin + plane.basis[1], atol=1e-6)
+    every = latent_explorer(model, images, labels)  # no plane: one slider per latent dimension
+    assert [s.description for s in every.sliders] == [f"z{i}" for i in range(1, 7)]
+    before = every.image.value
+    every.sliders[5].value = 1.5
+    assert every.image.value != before and torch.allclose(every.z, torch.tensor([0, 0, 0, 0, 0, 1.5]))
     four = latent_explorer(model, plane=axis_plane(6, range(4)), names=["z1", "z2", "z3", "z4"])
     before = four.image.value
     four.sliders[3].value = -2.0
@@ -186,3 +191,26 @@ def test_close_forgets_every_widget_of_the_view(model, data):
     assert len(set(_instances) - before) > 10
     ex.close()
     assert set(_instances) - before == set()  # nothing of it is left to be stored in the notebook
+
+
+def test_digit_png_accepts_a_flat_image_and_rejects_two():
+    import torch
+
+    from vae_course.widgets import digit_png
+
+    assert digit_png(torch.rand(784))[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="ONE image"):
+        digit_png(torch.rand(2, 28, 28))
+
+
+def test_explorer_rejects_nan_coordinates():
+    import torch
+
+    from vae_course.models import VAE
+    from vae_course.widgets import latent_explorer
+
+    torch.manual_seed(0)
+    ex = latent_explorer(VAE())
+    with pytest.raises(ValueError, match="finite"):
+        ex.set_coords([float("nan"), 0.0])
+    ex.close()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae_course train ...`` (the reference script's job) and ``... execute`` (notebooks).
+"""Command line (used by no notebook; the README documents it): ``python -m vae_course train ...`` (the reference script's job) and ``... execute`` (notebooks).
 
     python -m vae_course train --epochs 10 --latent-dim 2 --out runs/reference
     python -m vae_course execute                 # every notebook, full mode, in place

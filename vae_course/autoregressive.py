@@ -157,7 +157,7 @@ class AutoregressiveVAE(VAEBase):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)`` of q(z|x), each ``(B, D)``."""
-        x = check_images(x, self.config.input_dim, self.config.image_shape)  # (B, 784)
+        x = check_images(x, self.config.input_dim, self.config.image_shape, self.dtype)  # (B, 784)
         h = F.relu(self.fc1(x))  # (B, 400)
         return self.fc_mu(h), self.fc_logvar(h)
 
@@ -172,10 +172,10 @@ class AutoregressiveVAE(VAEBase):
         ``context`` holds the images whose previous pixels the decoder sees (teacher forcing). Without it, the
         image is generated pixel by pixel (each pixel fed back as its mean).
         """
-        z = check_latent(z, self.config.latent_dim)  # (B, D)
+        z = check_latent(z, self.config.latent_dim, self.dtype)  # (B, D)
         if context is None:
             return self.generate(z)[1]
-        context = check_images(context, self.config.input_dim, self.config.image_shape)  # (B, 784)
+        context = check_images(context, self.config.input_dim, self.config.image_shape, self.dtype)  # (B, 784)
         if context.shape[0] != z.shape[0]:
             raise ValueError(f"the context holds {context.shape[0]} images but z holds {z.shape[0]} codes: "
                              f"decode the codes of the images you encoded, or pass context= explicitly.")
@@ -196,7 +196,7 @@ class AutoregressiveVAE(VAEBase):
         ``p_i`` (deterministic, but faint: most pixels are probably background). One cheap update of the MADE layer
         per pixel.
         """
-        z = check_latent(z, self.config.latent_dim)
+        z = check_latent(z, self.config.latent_dim, self.dtype)
         n = self.config.input_dim
         if uniforms is None and generator is not None:
             uniforms = torch.rand(z.shape[0], n, generator=generator)

@@ -81,6 +81,8 @@ def load_checkpoint(path: str | os.PathLike, expected_config: dict | object | No
     """
     from dataclasses import asdict, is_dataclass
 
+    from . import autoregressive, cvae, deep_vae  # noqa: F401  (importing them registers their model classes)
+
     payload = read_checkpoint(path)
     cls_name, config = payload.get("model_class"), dict(payload.get("config") or {})
     if cls_name not in MODEL_CLASSES:
@@ -95,7 +97,10 @@ def load_checkpoint(path: str | os.PathLike, expected_config: dict | object | No
         if diffs:
             raise CheckpointError(f"{path} was trained with a different configuration: " + ", ".join(diffs)
                                   + ". Build the model to match, or train and save a new checkpoint.")
-    model = MODEL_CLASSES[cls_name].from_config(config)
+    try:
+        model = MODEL_CLASSES[cls_name].from_config(config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its stored config {config} does not build a {cls_name} ({exc}).") from None
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

@@ -74,8 +74,6 @@ def posterior_params(model, images: torch.Tensor, labels: torch.Tensor | None = 
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
     model.train(was_training)
-    if hasattr(model, "forget_context"):  # models whose decoder sees x remember the last encoded batch
-        model.forget_context()
     return torch.cat(mus), torch.cat(logvars)  # (N, D), (N, D)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -91,6 +92,20 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device='mps' was asked for but MPS is not available: use device='auto' or 'cpu'.")
     return resolved
+
+
+@contextmanager
+def isolated_rng(seed: int, device: str | torch.device = "cpu"):
+    """Run a block with torch's global generators seeded to ``seed``, then restore them.
+
+    Restores the CPU generator and, on CUDA or MPS, that device's generator too, so a seeded evaluation never
+    resets the noise a training run draws afterwards.
+    """
+    dev = torch.device(device)
+    accel = dev.type in ("cuda", "mps")
+    with torch.random.fork_rng(devices=[dev] if accel else [], device_type=dev.type if accel else "cuda"):
+        torch.manual_seed(seed)
+        yield
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

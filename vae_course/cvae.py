@@ -118,14 +118,14 @@ class CVAE(VAEBase):
 
     def encode(self, x: torch.Tensor, y) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z | x, y): two ``(B, D)`` tensors."""
-        x = check_images(x, self.config.input_dim, self.config.image_shape)  # (B, 784)
+        x = check_images(x, self.config.input_dim, self.config.image_shape, self.dtype)  # (B, 784)
         c = label_codes(y, self.num_classes, x.shape[0], x.device)  # (B, C)
         h = F.relu(self.fc1(torch.cat([x, c], dim=1)))  # (B, 400)
         return self.fc_mu(h), self.fc_logvar(h)  # (B, D), (B, D)
 
     def decode_logits(self, z: torch.Tensor, y) -> torch.Tensor:
         """Bernoulli logits of p(x | z, y), flat: ``(B, 784)``."""
-        z = check_latent(z, self.config.latent_dim)  # (B, D)
+        z = check_latent(z, self.config.latent_dim, self.dtype)  # (B, D)
         c = label_codes(y, self.num_classes, z.shape[0], z.device)  # (B, C)
         h = F.relu(self.fc3(torch.cat([z, c], dim=1)))  # (B, 400)
         return self.fc4(h)  # (B, 784)

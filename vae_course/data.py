@@ -1,6 +1,6 @@
 """MNIST and FashionMNIST as in-memory tensors.
 
-Used by notebooks 00 and 05-10, by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
+Used by notebooks 00, 02, 03 and 05-10, by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
 
 The whole split is loaded once through :class:`torchvision.datasets.MNIST` and kept as a single float tensor,
 so that training can slice batches out of it instead of running a per-sample ``DataLoader`` transform.
@@ -111,7 +111,7 @@ def load_dataset(
         raise ValueError(f"split={split!r} is not a split: use 'train' or 'test'.")
     if binarize not in BINARIZE_CHOICES:
         raise ValueError(f"binarize={binarize!r} is not understood: use None, 'static', 'dynamic' or 'threshold'.")
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit={limit!r} must be a positive whole number of images (or None for all).")
     path = data_root(root).resolve()
     raw_u8, labels = _load_uint8(_DATASETS[key], str(path), split == "train", bool(download))

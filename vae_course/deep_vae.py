@@ -101,19 +101,19 @@ class DeepVAE(VAEBase):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x): ``mu, logvar``, each ``(B, D)``."""
-        x = check_images(x, self.config.input_dim, self.config.image_shape)  # (B, 784)
+        x = check_images(x, self.config.input_dim, self.config.image_shape, self.dtype)  # (B, 784)
         h = self.encoder(x)  # (B, H)
         return self.fc_mu(h), self.fc_logvar(h)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p(x|z), ``(B, 784)``."""
-        z = check_latent(z, self.config.latent_dim)  # (B, D)
+        z = check_latent(z, self.config.latent_dim, self.dtype)  # (B, D)
         return self.fc_out(self.decoder(z))  # (B, 784)
 
     @torch.no_grad()
     def init_output_bias(self, images: torch.Tensor, eps: float = 1e-3) -> None:
         """Start the decoder's output bias at ``logit(mean pixel)``, so the untrained model predicts the mean digit."""
-        flat = check_images(images, self.config.input_dim, self.config.image_shape)
+        flat = check_images(images, self.config.input_dim, self.config.image_shape, self.dtype)
         mean = flat.mean(dim=0).clamp(eps, 1 - eps)  # (784,)
         self.fc_out.bias.copy_(torch.log(mean) - torch.log1p(-mean))
 

@@ -124,7 +124,10 @@ def vae_log_joint(model, y: torch.Tensor | None = None, *, likelihood: str = "be
         c, b, d = z.shape
         prior = Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1)
         extra = () if y is None else (y.repeat(c),)
-        logits = model.decode_logits(z.reshape(c * b, d), *extra).reshape(c, b, -1)  # (c, B, 784)
+        context = {}
+        if getattr(model, "decoder_sees_x", False):  # teacher forcing: the decoder reads x itself
+            context = {"context": x.reshape(b, -1).repeat(c, 1)}  # (c*B, 784), same order as the codes
+        logits = model.decode_logits(z.reshape(c * b, d), *extra, **context).reshape(c, b, -1)  # (c, B, 784)
         x_flat = x.reshape(1, b, -1)  # (1, B, 784), broadcast over the samples
         return prior.log_prob(z) + decoder_distribution(logits, likelihood, sigma).log_prob(x_flat.expand_as(logits))
 
@@ -206,8 +209,14 @@ def bounds_from_log_weights(log_w: torch.Tensor, ks) -> dict[int, torch.Tensor]:
 
 @torch.no_grad()
 def iwae_curve(model, images: torch.Tensor, ks=(1, 10, 100, 1000), *, labels: torch.Tensor | None = None,
-               batch_size: int = 100, seed: int = 0, likelihood: str = "bernoulli") -> dict[int, torch.Tensor]:
+               batch_size: int = 100, seed: int = 0, likelihood: str = "bernoulli",
+               sigma: float | torch.Tensor = 1.0) -> dict[int, torch.Tensor]:
     """``L_k`` for every ``k`` in ``ks``, per image ``(N,)``, from one pass of ``max(ks)`` samples per image."""
+    ks = tuple(ks)
+    if not ks:
+        raise ValueError("ks must name at least one k, e.g. ks=(1, 10, 100, 1000).")
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2 or len(images) == 0:
+        raise ValueError("images must be a non-empty float tensor shaped (N, 1, 28, 28) or (N, 784).")
     big_k = max(_check_k(k) for k in ks)
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -218,7 +227,7 @@ def iwae_curve(model, images: torch.Tensor, ks=(1, 10, 100, 1000), *, labels: to
         for i in range(0, images.shape[0], batch_size):
             xb = images[i:i + batch_size].to(device)
             yb = None if labels is None else labels[i:i + batch_size].to(device)
-            log_w = model_log_weights(model, xb, big_k, labels=yb, generator=gen, likelihood=likelihood)
+            log_w = model_log_weights(model, xb, big_k, labels=yb, generator=gen, likelihood=likelihood, sigma=sigma)
             for k, v in bounds_from_log_weights(log_w, ks).items():
                 parts[k].append(v.cpu())
     finally:
@@ -248,12 +257,12 @@ class LikelihoodEstimate:
 
 def estimate_log_likelihood(model, images: torch.Tensor, k: int = 1000, *, labels: torch.Tensor | None = None,
                             batch_size: int = 100, chunk: int | None = None, seed: int = 0,
-                            likelihood: str = "bernoulli") -> LikelihoodEstimate:
+                            likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0) -> LikelihoodEstimate:
     """The average of ``L_k`` over ``images`` (e.g. the whole test set) with its standard error over images."""
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     bounds = iwae_bound(model, images, k, labels=labels, batch_size=batch_size, chunk=chunk, generator=gen,
-                        likelihood=likelihood).double()
+                        likelihood=likelihood, sigma=sigma).double()
     seconds = time.perf_counter() - start
     n = bounds.numel()
     stderr = float(bounds.std() / math.sqrt(n)) if n > 1 else float("nan")

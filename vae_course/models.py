@@ -1,6 +1,6 @@
 """The course's VAE models: the reference MLP VAE and a convolutional VAE with the same interface.
 
-Used by notebooks 04-10, the CLI and ``benchmarks/``.
+Used by notebooks 00-10, the CLI and ``benchmarks/``.
 
 References:
     Kingma & Welling, "Auto-Encoding Variational Bayes", 2013 (arXiv:1312.6114): the MLP VAE, appendix C.
@@ -64,8 +64,9 @@ class VAEConfig:
         self.image_shape = image_shape_for(self.image_shape, self.input_dim)
 
 
-def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...]) -> torch.Tensor:
-    """Return ``x`` flattened to ``(B, input_dim)``, or raise one clear ``ValueError``.
+def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...],
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Return ``x`` flattened to ``(B, input_dim)`` (cast to ``dtype`` if given), or raise one clear error.
 
     Accepts ``(B, *image_shape)`` (e.g. ``(B, 1, 28, 28)``), ``(B, 28, 28)`` or ``(B, input_dim)``.
     """
@@ -74,16 +75,24 @@ def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...]) 
     if not x.is_floating_point():
         raise TypeError(f"expected float images in [0, 1], got dtype {x.dtype}: convert with x.float() / 255.")
     if x.ndim >= 2 and math.prod(x.shape[1:]) == input_dim and x.shape[0] > 0:
-        return x.reshape(x.shape[0], input_dim)
+        x = x.reshape(x.shape[0], input_dim)
+        return x if dtype is None else x.to(dtype)
     want = "(B, " + ", ".join(str(s) for s in image_shape) + ")"
     raise ValueError(f"expected a batch of images shaped {want} or (B, {input_dim}), got {tuple(x.shape)}: "
                      f"add a batch dimension with x.unsqueeze(0) for a single image.")
 
 
-def check_latent(z: torch.Tensor, latent_dim: int) -> torch.Tensor:
-    """Validate a batch of latent codes ``(B, latent_dim)``; a single code ``(latent_dim,)`` gets a batch axis."""
+def check_latent(z: torch.Tensor, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Validate a batch of latent codes ``(B, latent_dim)``; a single code ``(latent_dim,)`` gets a batch axis.
+
+    Codes are cast to ``dtype`` (the model's) if given, so float64 codes from numpy or ``linspace`` just work.
+    """
     if not isinstance(z, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor of latent codes, got {type(z).__name__}.")
+    if not z.is_floating_point():
+        raise TypeError(f"expected float latent codes, got dtype {z.dtype}: convert with z.float().")
+    if dtype is not None:
+        z = z.to(dtype)
     if z.ndim == 1 and z.shape[0] == latent_dim:
         z = z.unsqueeze(0)
     if z.ndim != 2 or z.shape[1] != latent_dim:
@@ -131,6 +140,11 @@ class VAEBase(nn.Module):
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # (n, D)
         return self.decode(z, *args)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights; inputs are cast to it (so float64 images or codes work)."""
+        return next(self.parameters()).dtype
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -164,13 +178,13 @@ class VAE(VAEBase):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x) = N(mu, diag(exp(logvar))): two ``(B, D)`` tensors."""
-        x = check_images(x, self.config.input_dim, self.config.image_shape)  # (B, 784)
+        x = check_images(x, self.config.input_dim, self.config.image_shape, self.dtype)  # (B, 784)
         h = F.relu(self.fc1(x))  # (B, 400)
         return self.fc_mu(h), self.fc_logvar(h)  # (B, D), (B, D)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p(x|z), flat: ``(B, 784)``."""
-        z = check_latent(z, self.config.latent_dim)  # (B, D)
+        z = check_latent(z, self.config.latent_dim, self.dtype)  # (B, D)
         h = F.relu(self.fc3(z))  # (B, 400)
         return self.fc4(h)  # (B, 784)
 
@@ -225,12 +239,12 @@ class ConvVAE(VAEBase):
         return cls(c.latent_dim, c.channels, c.hidden_dim)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = check_images(x, 784, (1, 28, 28)).reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
+        x = check_images(x, 784, (1, 28, 28), self.dtype).reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
         h = self.enc(x)  # (B, H)
         return self.fc_mu(h), self.fc_logvar(h)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        z = check_latent(z, self.config.latent_dim)
+        z = check_latent(z, self.config.latent_dim, self.dtype)
         return self.dec(z).reshape(z.shape[0], 784)  # (B, 784)
 
 

@@ -181,7 +181,7 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
             except CheckpointError:
                 why = "the checkpoint could not be loaded"
             else:
-                history = History(**hist) if hist else History()
+                history = History(**{k: v for k, v in hist.items() if k in History.__dataclass_fields__}) if hist else History()
                 if verbose:
                     print(f"Loaded {path.name}: VAE {recipe.describe()}.")
                 return Pretrained(model, history, recipe, path, trained=False)

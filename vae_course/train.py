@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from .config import get_device
+from .config import get_device, isolated_rng
 from .collapse import kl_weight
 from .losses import ELBOTerms, encode_decode, gaussian_kl_per_dim, model_elbo, reconstruction_nll
 
@@ -107,14 +107,14 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, *,
 
     The reparameterized sample uses its own seeded generator, so the same model gives the same figure every call.
     """
+    _positive_int("batch_size", batch_size)
     dev = get_device(device) if device is not None else next(model.parameters()).device
     flat = _as_flat_images(images, "images", model)
     labels = _check_labels(labels, flat, "labels")
     was_training = model.training
     model.eval()
     sums = torch.zeros(2, dtype=torch.float64)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with isolated_rng(seed, dev):
         for i in range(0, flat.shape[0], batch_size):
             xb = flat[i:i + batch_size].to(dev)
             yb = None if labels is None else labels[i:i + batch_size].to(dev)
@@ -229,6 +229,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         _check_labels(test_labels, test_flat, "test_labels")
     if getattr(model, "conditional", False) and train_y is None:
         raise ValueError("this model is conditional: pass train_labels= (and test_labels=) to fit.")
+    if getattr(model, "conditional", False) and test_flat is not None and test_labels is None:
+        raise ValueError("this model is conditional: pass test_labels= along with test_images= to fit.")
 
     model.to(dev)
     torch.manual_seed(seed)
@@ -248,6 +250,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     try:
         for epoch in range(1, epochs + 1):
             bar.set_description(f"epoch {epoch}/{epochs}")
+            model.train()  # evaluate() and on_epoch_end plots may have switched to eval mode
             start = time.perf_counter()
             perm = torch.randperm(n, generator=gen).to(dev)
             sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images

@@ -1,6 +1,6 @@
-"""Static matplotlib figures: image grids and loss curves.
+"""Static matplotlib figures: image grids, loss curves and latent-space figures (scatters, manifold grids, traversals).
 
-Used by notebooks 00 and 05-10 (and the interactive views in :mod:`vae_course.widgets` pair each widget with one of
+Used by notebooks 05, 06, 09 and 10 (and the interactive views in :mod:`vae_course.widgets` pair each widget with one of
 these static figures, so the notebooks read well where widgets are dead, e.g. on GitHub).
 """
 from __future__ import annotations

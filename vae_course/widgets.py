@@ -50,9 +50,12 @@ def digit_png(image: torch.Tensor, scale: int = DIGIT_SCALE) -> bytes:
     """One image ``(28, 28)``, ``(1, 28, 28)`` or ``(1, 1, 28, 28)`` with values in [0, 1] -> PNG bytes, ``scale`` x larger."""
     from PIL import Image
 
+    if isinstance(image, torch.Tensor) and image.numel() == 784:
+        image = image.reshape(28, 28)  # a flat (784,) image, as (N, 784) datasets give
     if not isinstance(image, torch.Tensor) or image.ndim < 2 or image.numel() != image.shape[-2] * image.shape[-1]:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"digit_png draws ONE image, shaped (28, 28), (1, 28, 28) or (1, 1, 28, 28); got {shape}.")
+        raise ValueError(f"digit_png draws ONE image, shaped (28, 28), (1, 28, 28), (1, 1, 28, 28) or (784,); "
+                         f"got {shape}.")
     x = image.detach().reshape(image.shape[-2], image.shape[-1])  # (28, 28)
     a = (x.clamp(0, 1).mul(255).round().to(torch.uint8)).cpu().numpy()  # (28, 28) uint8
     if scale > 1:
@@ -216,10 +219,6 @@ def _snap(value: float, slider) -> float:
     return round(min(slider.min + k * slider.step, slider.max), 10)
 
 
-def _default_plane(latent_dim: int, k: int | None = None) -> Plane:
-    return axis_plane(latent_dim, range(min(latent_dim, k or 2)))
-
-
 class _View:
     """Shared by the views: display as ``self.widget``; remember the time of the last updates."""
 
@@ -280,7 +279,7 @@ class LatentExplorer(_View):
             raise ValueError(f"step={step!r} must be a positive number no larger than limit={self.limit}.")
         _check_images_labels(images, labels)
         d = model.latent_dim
-        self.plane = _check_plane(plane, d) if plane is not None else _default_plane(d, 2 if d > 2 else d)
+        self.plane = _check_plane(plane, d) if plane is not None else axis_plane(d, range(d))  # a slider per dim
         k = self.plane.basis.shape[0]
         if names is None:
             names = [f"z{i + 1}" for i in range(k)] if plane is None else [f"c{i + 1}" for i in range(k)]
@@ -347,6 +346,8 @@ class LatentExplorer(_View):
         values = torch.as_tensor(coords, dtype=torch.float32).reshape(-1)
         if values.shape[0] != len(self.sliders):
             raise ValueError(f"expected {len(self.sliders)} coordinates, got {values.shape[0]}.")
+        if not torch.isfinite(values).all():
+            raise ValueError(f"coordinates must be finite numbers, got {values.tolist()}.")
         self._hold = True
         try:
             for s, v in zip(self.sliders, values.tolist()):
@@ -396,7 +397,8 @@ def latent_explorer(model, images=None, labels=None, **kwargs) -> LatentExplorer
         images, labels: test images ``(N, 1, 28, 28)`` and their digits; their posterior means form the scatter
             (leave out for sliders and digit only).
         plane: which coordinates the sliders move (:func:`vae_course.latent_space.pca_plane` or ``axis_plane``);
-            default: the first two latent axes (all of them for a 2-D model).
+            default: every latent axis, one slider per latent dimension (the scatter shows the first two). For a
+            large latent space pass a plane, e.g. ``pca_plane(mu, 2)`` or ``axis_plane(20, range(4))``.
         limit, step: slider range ``[-limit, limit]`` and step (the step of one arrow-key press).
         css_class: the container's CSS class (``vae-latent-explorer``; give a second explorer another one).
 
