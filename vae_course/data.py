@@ -79,7 +79,7 @@ def _load_uint8(name: str, root: str, train: bool, download: bool) -> tuple[torc
             try:
                 ds = cls(root=root, train=train, download=True)
             except Exception as exc2:  # noqa: BLE001 - offline, HTTP errors, checksum errors all mean the same here
-                first = str(exc2).strip().splitlines()[0] if str(exc2).strip() else type(exc2).__name__
+                first = str(exc2).strip().splitlines()[0].rstrip(": ") if str(exc2).strip() else type(exc2).__name__
                 raise DataNotFoundError(
                     _missing_message(name, root_path, f"the files are not there and the download failed: {first}")
                 ) from None
