@@ -1,0 +1,63 @@
+"""The student edition: solution regions become stubs, answer cells go, outputs are cleared."""
+import nbformat
+import pytest
+
+from vae_course import student_edition as se
+
+SOLVED = '''def gaussian_kl(mu, logvar):
+    """KL per row."""
+    ### BEGIN SOLUTION
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)
+    ### END SOLUTION'''
+
+
+def test_strip_keeps_the_skeleton_and_stubs_the_region():
+    out = se.strip_solutions(SOLVED)
+    assert out.splitlines() == ['def gaussian_kl(mu, logvar):', '    """KL per row."""',
+                                f'    {se.STUB}']
+    namespace = {}
+    exec(out, namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["gaussian_kl"](0, 0)
+
+
+def test_strip_without_markers_is_the_identity():
+    assert se.strip_solutions("x = 1\ny = 2") == "x = 1\ny = 2"
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
+                                 "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"])
+def test_unbalanced_markers_are_refused(bad):
+    with pytest.raises(se.SolutionMarkerError, match="cell"):
+        se.strip_solutions(bad)
+
+
+def test_student_notebook_drops_answers_and_outputs():
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell(SOLVED)
+    code.outputs = [nbformat.v4.new_output("stream", text="PASS\n")]
+    code.execution_count = 3
+    answer = nbformat.v4.new_markdown_cell("**Answers.** 1. Because ...")
+    answer.metadata["tags"] = ["answer"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), code, answer]
+    nb.metadata["widgets"] = {"state": {}}
+    student = se.student_notebook(nb)
+    assert [c.cell_type for c in student.cells] == ["markdown", "markdown", "code"]
+    assert "Student edition" in student.cells[0].source
+    assert student.cells[2].outputs == [] and student.cells[2].execution_count is None
+    assert "BEGIN SOLUTION" not in student.cells[2].source and se.STUB in student.cells[2].source
+    assert "widgets" not in student.metadata
+    assert nb.cells[1].outputs, "the source notebook is not modified"
+    nbformat.validate(student)
+
+
+def test_build_writes_every_course_notebook(tmp_path):
+    from vae_course.execute import course_notebooks
+
+    written = se.build(tmp_path)
+    assert [p.name for p in written] == [p.name for p in course_notebooks()]
+    for path in written:
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+        assert not any("answer" in c.metadata.get("tags", []) for c in nb.cells)
+        assert not any(se.BEGIN in c.source for c in nb.cells)

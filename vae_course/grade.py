@@ -1,0 +1,151 @@
+"""Grade student notebooks: run each in a fresh kernel and collect every checker's machine-readable verdict.
+
+Used by ``python -m vae_course grade SUBMISSION [SUBMISSION ...]`` (README, "Teaching with this course") and by CI's
+run of the student edition.
+
+Each checker in :mod:`vae_course.exercises` returns a result whose display carries its verdict in the output's
+metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO"}}``, so grading never parses
+prose. A checker cell that raised instead is an ``ERROR`` for its exercise. A submission that raises elsewhere,
+hangs past the time limit or is not a notebook is reported as such in its row; it never stops the grader.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VERDICTS = ("PASS", "FAIL", "TODO", "ERROR")
+_CHECK_CALL = re.compile(r"\bcheck_(\w+)\s*\(")
+
+
+@dataclass
+class Report:
+    """One submission's row: its status (``ok``, ``raised``, ``timeout``, ``not a notebook``) and verdicts."""
+
+    name: str
+    status: str = "ok"
+    verdicts: dict[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+
+def checker_names(source: str) -> list[str]:
+    """The exercises a code cell checks, from its ``check_NAME(`` calls, in order."""
+    return list(dict.fromkeys(_CHECK_CALL.findall(source)))
+
+
+def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:
+    """``({exercise: verdict}, [errors outside checker cells])`` from an executed nbformat notebook."""
+    verdicts: dict[str, str] = {}
+    errors: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        names = checker_names(cell.source)
+        raised = None
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get("vae_course") if out.get("output_type") in (
+                "execute_result", "display_data") else None
+            if isinstance(record, dict) and record.get("verdict") in VERDICTS:
+                verdicts[str(record.get("exercise"))] = record["verdict"]
+            if out.get("output_type") == "error":
+                raised = f"cell {index} raised {out.get('ename')}: {out.get('evalue')}"
+        if raised:
+            missing = [n for n in names if n not in verdicts]
+            for n in missing:
+                verdicts[n] = "ERROR"
+            if not missing:
+                errors.append(raised)
+    return verdicts, errors
+
+
+def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool = True) -> Report:
+    """Execute one submission in a fresh kernel (quick mode by default) and return its :class:`Report`."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from .execute import _env
+
+    path = Path(path)
+    report = Report(path.name)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is "not a notebook"
+        report.status, report.detail = "not a notebook", f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        return report
+    deadline = time.monotonic() + timeout
+    client = NotebookClient(nb, kernel_name="python3", allow_errors=True, record_timing=False,
+                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    try:
+        with _env(VAE_COURSE_QUICK="1" if quick else "0", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1"):
+            client.execute()
+    except (CellTimeoutError, TimeoutError):
+        report.status, report.detail = "timeout", f"still running after {timeout:g} s"
+    except DeadKernelError as exc:
+        report.status, report.detail = "raised", f"the kernel died: {exc}"
+    except Exception as exc:  # noqa: BLE001 - the grader never stops on a submission
+        report.status, report.detail = "raised", f"{type(exc).__name__}: {exc}"
+    report.verdicts, errors = verdicts_of(nb)
+    if errors and report.status == "ok":
+        report.status, report.detail = "raised", errors[0]
+    return report
+
+
+def submissions(paths: list[str | os.PathLike]) -> list[Path]:
+    """Expand folders into the notebooks they hold (sorted); keep files as given."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+    return out
+
+
+def table(reports: list[Report]) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the submissions-by-exercise table."""
+    exercises = list(dict.fromkeys(name for r in reports for name in r.verdicts))
+    header = ["submission", "status", *exercises, "detail"]
+    rows = [[r.name, r.status, *(r.verdicts.get(e, "-") for e in exercises), r.detail] for r in reports]
+    return header, rows
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    shown = [row[:-1] for row in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header[:-1], *shown)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header[:-1], widths))]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in shown]
+    lines += [f"{row[0]}: {row[-1]}" for row in rows if row[-1]]
+    return "\n".join(lines)
+
+
+def grade(paths: list[str | os.PathLike], *, csv_path: str | os.PathLike | None = "grades.csv",
+          timeout: float = 600, quick: bool = True) -> list[Report]:
+    """Grade every submission, print the table, and write it as CSV to ``csv_path`` (None: don't write)."""
+    reports = []
+    for p in submissions(paths):
+        if not p.exists():
+            reports.append(Report(p.name, "not a notebook", detail="no such file"))
+            continue
+        reports.append(grade_notebook(p, timeout=timeout, quick=quick))
+    header, rows = table(reports)
+    print(format_table(header, rows))
+    if csv_path is not None:
+        with open(csv_path, "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+    return reports
+
+
+def main(paths: list[str], *, csv_path: str = "grades.csv", timeout: float = 600) -> int:
+    if not paths:
+        print("error: name at least one notebook or folder to grade.")
+        return 2
+    try:
+        grade(paths, csv_path=csv_path, timeout=timeout)
+    except OSError as exc:
+        print(f"error: could not write the CSV table: {exc}")
+        return 1
+    print(f"wrote {csv_path}")
+    return 0
