@@ -48,7 +48,6 @@ def kl_weight(step: int, warmup_steps: float, beta: float = 1.0) -> float:
     return beta * min(1.0, step / warmup_steps)
 
 
-
 def _free_bits_terms(model, x, y, likelihood, sigma, beta, free_bits) -> ELBOTerms:
     """Objective with free bits (Kingma et al. 2016): each latent dim's batch-mean KL counts as at least ``free_bits``."""
     logits, mu, logvar = encode_decode(model, x, y)

@@ -52,7 +52,6 @@ class VAEConfig:
         self.image_shape = image_shape_for(self.image_shape, self.input_dim)
 
 
-
 @register_model
 class VAE(VAEBase):
     """The reference MLP VAE (784-400-D-400-784, ReLU, Bernoulli decoder through logits).
