@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .models import MODEL_CLASSES
+from .models import MODEL_CLASSES  # the registry: every model family, by class name
 
 FORMAT_VERSION = 1
 
@@ -80,8 +80,6 @@ def load_checkpoint(path: str | os.PathLike, expected_config: dict | object | No
         CheckpointError: missing/corrupt file, unknown model class, or a config that differs from ``expected_config``.
     """
     from dataclasses import asdict, is_dataclass
-
-    from . import autoregressive, cvae, deep_vae  # noqa: F401  (importing them registers their model classes)
 
     payload = read_checkpoint(path)
     cls_name, config = payload.get("model_class"), dict(payload.get("config") or {})

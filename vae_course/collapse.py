@@ -1,10 +1,9 @@
-"""The beta-VAE and posterior collapse: the KL warm-up schedule, per-dimension KL, active units, and the experiments.
+"""The beta-VAE and posterior collapse: per-dimension KL, active units, and notebook 09's experiments.
 
-Used by notebook 09, ``benchmarks/beta_sweep.py`` and :func:`vae_course.train.fit` (whose ``kl_warmup_epochs``
-follows :func:`kl_weight`).
+Used by notebook 09 and ``benchmarks/beta_sweep.py``.
 
-* :func:`kl_weight` is the linear KL warm-up (annealing) of Bowman et al. 2016: the weight of the KL term grows
-  from 0 to ``beta`` over ``warmup_steps`` optimizer steps and then stays at ``beta``.
+* :func:`kl_weight`, the linear KL warm-up that ``fit(kl_warmup_epochs=...)`` follows, lives with the training
+  objective in :mod:`vae_course.objective`; it is re-exported here because notebook 09 calls ``collapse.kl_weight``.
 * :func:`active_units` counts the latent dimensions the encoder actually uses, with the covariance criterion of
   Burda et al. 2015: unit ``u`` is active when ``A_u = Cov_x( E_{q(u|x)}[u] ) > 0.01``. For a Gaussian encoder
   ``E_{q(u|x)}[u] = mu_u(x)``, so ``A_u`` is the variance of ``mu_u`` over the images.
@@ -20,38 +19,12 @@ References:
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 
 from .losses import gaussian_kl_per_dim
-
-
-def _number(name: str, value, *, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name}={value!r} must be a finite number.")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} must be {'>= 0' if allow_zero else '> 0'}.")
-    return float(value)
-
-
-def kl_weight(step: int, warmup_steps: float, beta: float = 1.0) -> float:
-    """The KL weight at optimizer step ``step`` (counting from 0) of a linear warm-up.
-
-    ``beta * min(1, step / warmup_steps)``, and simply ``beta`` when ``warmup_steps == 0`` (no warm-up). ``fit``
-    calls this once per batch with ``warmup_steps = kl_warmup_epochs * batches_per_epoch``.
-
-        >>> [kl_weight(s, 4, beta=1.0) for s in range(6)]
-        [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
-    """
-    step = _number("step", step)
-    warmup_steps = _number("warmup_steps", warmup_steps)
-    beta = _number("beta", beta)
-    if warmup_steps == 0:
-        return beta
-    return beta * min(1.0, step / warmup_steps)
+from .objective import _number, kl_weight  # noqa: F401  (kl_weight: notebook 09 calls collapse.kl_weight)
 
 
 @torch.no_grad()
@@ -169,10 +142,10 @@ def beta_sweep(betas, train_images: torch.Tensor, test_images: torch.Tensor, *, 
 
 def collapse_run(name: str, train_images: torch.Tensor, test_images: torch.Tensor, *, epochs: int,
                  latent_dim: int = 16, seed: int = 0, progress: bool = False, **fit_kwargs) -> dict:
-    """Train notebook 09's :class:`~vae_course.autoregressive.AutoregressiveVAE` with ``fit(**fit_kwargs)`` (e.g.
+    """Train notebook 09's :class:`~vae_course.models.AutoregressiveVAE` with ``fit(**fit_kwargs)`` (e.g.
     ``kl_warmup_epochs=`` or ``free_bits=``) and measure it: ``run`` (= ``name``), :func:`measure`'s figures,
     ``model`` and ``history``."""
-    from .autoregressive import AutoregressiveVAE
+    from .models import AutoregressiveVAE
     from .train import fit
 
     torch.manual_seed(seed)

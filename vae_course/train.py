@@ -21,8 +21,8 @@ from typing import Callable
 import torch
 
 from .config import get_device, isolated_rng
-from .collapse import kl_weight
-from .losses import ELBOTerms, encode_decode, gaussian_kl_per_dim, model_elbo, reconstruction_nll
+from .losses import ELBOTerms, model_elbo
+from .objective import _free_bits_terms, kl_weight
 
 LossFn = Callable[..., ELBOTerms]
 
@@ -87,16 +87,6 @@ def _check_labels(labels, images: torch.Tensor, name: str):
         shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
         raise ValueError(f"{name} must be a 1-D tensor with one label per image ({images.shape[0]}), got {shape}.")
     return labels
-
-
-def _free_bits_terms(model, x, y, likelihood, sigma, beta, free_bits) -> ELBOTerms:
-    """Objective with free bits (Kingma et al. 2016): each latent dim's batch-mean KL counts as at least ``free_bits``."""
-    logits, mu, logvar = encode_decode(model, x, y)
-    recon = reconstruction_nll(logits, x, likelihood, sigma)  # (B,)
-    kl_dims = gaussian_kl_per_dim(mu, logvar)  # (B, D)
-    clamped = torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()  # scalar
-    total = recon + beta * clamped  # (B,) - the clamp acts on the batch mean, as in the paper
-    return ELBOTerms(recon, kl_dims.sum(dim=1), total)
 
 
 @torch.no_grad()

@@ -1,19 +1,7 @@
 import pytest
 import torch
 
-from vae_course.models import VAE, ConvVAE, VAEConfig
-
-
-def test_reference_parameter_count():
-    assert VAE().num_parameters() == 631_188
-    assert VAE(latent_dim=20).num_parameters() == 652_824  # pytorch/examples' 784-400-20
-
-
-def test_reference_layers():
-    m = VAE()
-    names = [n for n, _ in m.named_children()]
-    assert names == ["fc1", "fc_mu", "fc_logvar", "fc3", "fc4"]
-    assert m.fc1.in_features == 784 and m.fc1.out_features == 400 and m.fc_mu.out_features == 2
+from vae_course.models import VAE, ConvVAE
 
 
 @pytest.mark.parametrize("cls", [VAE, ConvVAE])
@@ -33,12 +21,6 @@ def test_interface_and_shapes(cls, seeded):
     assert m.sample(4).shape == (4, 1, 28, 28)
 
 
-def test_decode_is_sigmoid_of_logits(seeded):
-    m = VAE()
-    z = torch.randn(4, 2)
-    assert torch.allclose(m.decode(z).reshape(4, 784), torch.sigmoid(m.decode_logits(z)))
-
-
 def test_reparameterize_statistics(seeded):
     m = VAE()
     mu = torch.full((20000, 2), 1.5)
@@ -53,18 +35,6 @@ def test_reparameterize_is_differentiable():
     logvar = torch.zeros(3, 2, requires_grad=True)
     m.reparameterize(mu, logvar).sum().backward()
     assert torch.equal(mu.grad, torch.ones(3, 2)) and logvar.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("kwargs", [{"latent_dim": 0}, {"latent_dim": -2}, {"hidden_dim": 0},
-                                    {"latent_dim": 2.5}, {"input_dim": True}])
-def test_bad_sizes(kwargs):
-    with pytest.raises(ValueError, match="must be a positive whole number"):
-        VAE(**kwargs)
-
-
-def test_conv_bad_sizes():
-    with pytest.raises(ValueError, match="positive whole number"):
-        ConvVAE(latent_dim=0)
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (4, 1, 28, 27), (4, 783), (0, 784)])
@@ -88,14 +58,6 @@ def test_wrong_types():
 
 def test_single_latent_vector_is_accepted():
     assert VAE().decode(torch.zeros(2)).shape == (1, 1, 28, 28)
-
-
-def test_config_roundtrip():
-    m = VAE(hidden_dim=50, latent_dim=4)
-    again = VAE.from_config(m.describe()["config"])
-    assert again.config == m.config == VAEConfig(784, 50, 4)
-    c = ConvVAE(latent_dim=3, channels=8, hidden_dim=32)
-    assert ConvVAE.from_config(c.describe()["config"]).config == c.config
 
 
 def test_float64_inputs_are_cast_and_integer_codes_rejected():

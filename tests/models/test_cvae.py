@@ -1,16 +1,10 @@
-import io
-
-import ipywidgets as W
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from vae_course.checkpoints import load_checkpoint, save_checkpoint
-from vae_course.cvae import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
-from vae_course.cvae_widgets import cvae_explorer, image_png
 from vae_course.losses import model_elbo
 from vae_course.models import MODEL_CLASSES
+from vae_course.models.cvae import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
 from vae_course.train import evaluate, fit
 
 
@@ -79,37 +73,3 @@ def test_digit_style_grid_order():
     assert grid.shape == (30, 1, 28, 28)
     want = m.decode(styles[1:2], torch.tensor([4]))
     assert torch.allclose(grid[4 * 3 + 1], want[0])
-
-
-def _pixels(png: bytes) -> np.ndarray:
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    return np.array(Image.open(io.BytesIO(png)))
-
-
-def test_image_png():
-    img = torch.zeros(1, 28, 28)
-    img[0, 3, 5] = 1.0
-    a = _pixels(image_png(img, scale=2))
-    assert a.shape == (56, 56) and a[6, 10] == 255 and a[0, 0] == 0
-    with pytest.raises(ValueError):
-        image_png(torch.zeros(2, 1, 28, 28))
-
-
-def test_explorer_label_and_sliders_change_the_image():
-    m = _model()
-    ex = cvae_explorer(m)
-    assert type(ex.label) is W.ToggleButtons and ex.label.options == tuple(range(10))
-    assert len(ex.sliders) == 2 and all(type(s) is W.FloatSlider for s in ex.sliders)
-    assert isinstance(ex.image, W.Image) and _pixels(ex.image.value).shape == (196, 196)
-    first = ex.image.value
-    ex.label.value = 7
-    after_label = ex.image.value
-    assert after_label != first
-    ex.sliders[1].value = 2.0
-    assert ex.image.value != after_label
-    shown = torch.from_numpy(_pixels(ex.image.value)[::7, ::7].astype(np.float32)) / 255  # (28, 28)
-    with torch.no_grad():
-        want = m.decode(torch.tensor([[0.0, 2.0]]), torch.tensor([7]))[0, 0]
-    assert (shown - want).abs().max() < 1 / 255 + 1e-6
-    with pytest.raises(TypeError):
-        cvae_explorer(__import__("vae_course.models", fromlist=["VAE"]).VAE())

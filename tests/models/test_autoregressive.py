@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vae_course.autoregressive import (AutoregressiveVAE, causal_neighbours, causal_offsets, made_masks)
+from vae_course.models.autoregressive import (AutoregressiveVAE, causal_neighbours, causal_offsets, made_masks)
 from vae_course.checkpoints import load_checkpoint, save_checkpoint
 from vae_course.losses import model_elbo
 from vae_course.train import evaluate, fit

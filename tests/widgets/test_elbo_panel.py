@@ -1,7 +1,7 @@
 import pytest
 
-from vae_course.elbo_panel import ELBOPanel, panel_numbers
 from vae_course.toy import LinearGaussian
+from vae_course.widgets.elbo_panel import ELBOPanel, panel_numbers
 
 TOY = LinearGaussian(2.0, 0.5, 1.0)
 
@@ -34,3 +34,17 @@ def test_bad_input():
         ELBOPanel(TOY, x=[3.0])
     with pytest.raises(ValueError, match="above 0"):
         ELBOPanel(TOY, x=3.0, std_range=(0.0, 1.0))
+
+
+def test_the_panel_is_a_view_it_times_updates_and_closes():
+    from ipywidgets.widgets.widget import _instances  # the registry whose state a notebook stores
+
+    before = set(_instances)
+    panel = ELBOPanel(TOY, x=3.0)
+    n = len(panel.timings)
+    panel.mean_slider.value = 0.5
+    assert len(panel.timings) == n + 1 and panel.latency_ms()["n"] == n + 1
+    assert "application/vnd.jupyter.widget-view+json" in panel._repr_mimebundle_()
+    assert len(set(_instances) - before) > 3
+    panel.close()
+    assert set(_instances) - before == set()

@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from vae_course.latent_space import axis_plane, pca_plane
+from vae_course.models import VAE
+from vae_course.widgets import digit_encoder, interpolation_explorer, latent_explorer
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return VAE()
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+
+def test_bad_input_gives_clear_errors(model, data):
+    images, labels = data
+    with pytest.raises(TypeError, match="expected a course VAE"):
+        latent_explorer(torch.nn.Linear(2, 784))
+    with pytest.raises(ValueError, match="limit=0"):
+        latent_explorer(model, limit=0)
+    with pytest.raises(ValueError, match="one label per image"):
+        latent_explorer(model, images, labels[:3])
+    with pytest.raises(ValueError, match=r"float MNIST images"):
+        latent_explorer(model, torch.rand(4, 10))
+    with pytest.raises(ValueError, match="latent space is 2-D"):
+        latent_explorer(model, plane=axis_plane(5))
+    with pytest.raises(ValueError, match="pass plane="):
+        digit_encoder(VAE(latent_dim=3), images)
+    with pytest.raises(ValueError, match="index=64"):
+        digit_encoder(model, images, index=64)
+    with pytest.raises(ValueError, match="end=-1"):
+        interpolation_explorer(model, images, end=-1)
+    ex = latent_explorer(model)
+    with pytest.raises(ValueError, match="expected 2 coordinates"):
+        ex.set_coords([1.0, 2.0, 3.0])
+
+
+def test_views_of_a_larger_latent_space(data):
+    torch.manual_seed(2)
+    model = VAE(latent_dim=5)
+    images, labels = data
+    mu, logvar = model.encode(images)
+    plane = pca_plane(mu.detach(), 2)
+    enc = digit_encoder(model, images, labels, plane=plane, index=1)
+    assert torch.allclose(enc.position, plane.project(mu[1:2].detach())[0], atol=1e-6)
+    assert "..." in enc.info.value  # 5 entries of mu, only the first 4 shown
+    it = interpolation_explorer(model, images, labels, start=0, end=1)
+    assert it.scatter is None  # no 2-D picture of a 5-D space without a plane
+    it.t.value = 0.5
+    assert torch.allclose(it.z, (mu[0] + mu[1]).detach() / 2, atol=1e-6)
+
+
+def test_close_forgets_every_widget_of_the_view(model, data):
+    from ipywidgets.widgets.widget import _instances  # the registry whose state a notebook stores
+
+    before = set(_instances)
+    ex = latent_explorer(model, *data)
+    assert len(set(_instances) - before) > 10
+    ex.close()
+    assert set(_instances) - before == set()  # nothing of it is left to be stored in the notebook

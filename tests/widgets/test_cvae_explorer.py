@@ -1,0 +1,62 @@
+import io
+
+import ipywidgets as W
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae_course.models import CVAE
+from vae_course.widgets import cvae_explorer, digit_png
+
+
+def _model(latent=2):
+    torch.manual_seed(0)
+    return CVAE(latent_dim=latent)
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return np.array(Image.open(io.BytesIO(png)))
+
+
+def test_the_explorer_draws_with_digit_png():  # cvae_widgets.image_png was a copy of digit_png
+    img = torch.zeros(1, 28, 28)
+    img[0, 3, 5] = 1.0
+    a = _pixels(digit_png(img, scale=2))
+    assert a.shape == (56, 56) and a[6, 10] == 255 and a[0, 0] == 0
+    with pytest.raises(ValueError):
+        digit_png(torch.zeros(2, 1, 28, 28))
+
+
+def test_explorer_label_and_sliders_change_the_image():
+    m = _model()
+    ex = cvae_explorer(m)
+    assert type(ex.label) is W.ToggleButtons and ex.label.options == tuple(range(10))
+    assert len(ex.sliders) == 2 and all(type(s) is W.FloatSlider for s in ex.sliders)
+    assert isinstance(ex.image, W.Image) and _pixels(ex.image.value).shape == (196, 196)
+    first = ex.image.value
+    ex.label.value = 7
+    after_label = ex.image.value
+    assert after_label != first
+    ex.sliders[1].value = 2.0
+    assert ex.image.value != after_label
+    shown = torch.from_numpy(_pixels(ex.image.value)[::7, ::7].astype(np.float32)) / 255  # (28, 28)
+    with torch.no_grad():
+        want = m.decode(torch.tensor([[0.0, 2.0]]), torch.tensor([7]))[0, 0]
+    assert (shown - want).abs().max() < 1 / 255 + 1e-6
+    with pytest.raises(TypeError):
+        cvae_explorer(__import__("vae_course.models", fromlist=["VAE"]).VAE())
+
+
+def test_the_explorer_is_a_view_it_times_updates_and_closes():
+    from ipywidgets.widgets.widget import _instances  # the registry whose state a notebook stores
+
+    before = set(_instances)
+    ex = cvae_explorer(_model())
+    n = len(ex.timings)
+    ex.sliders[0].value = 0.5
+    assert len(ex.timings) == n + 1 and ex.latency_ms()["n"] == n + 1
+    assert len(set(_instances) - before) > 3
+    ex.close()
+    assert set(_instances) - before == set()

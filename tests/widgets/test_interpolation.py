@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from vae_course.models import VAE
+from vae_course.widgets import interpolation_explorer
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return VAE()
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+
+def test_interpolation_explorer_endpoints(model, data):
+    images, labels = data
+    it = interpolation_explorer(model, images, labels, start=2, end=7)
+    mu = model.encode(images)[0].detach()
+    assert torch.equal(it.z, it.z0) and torch.allclose(it.z0, mu[2])
+    before = it.image.value
+    it.t.value = 1.0
+    assert torch.equal(it.z, it.z1) and torch.allclose(it.z1, mu[7]) and it.image.value != before
+    it.end.value = 9
+    assert torch.allclose(it.z, mu[9])

@@ -1,0 +1,30 @@
+"""The course's VAE models, one module per family, all with the same interface.
+
+Used by notebooks 00-10, the CLI and ``benchmarks/``.
+
+* :mod:`~vae_course.models.base`           :class:`VAEBase` (reparameterize, decode, forward, sample) and the input
+  checks every family uses
+* :mod:`~vae_course.models.registry`       ``MODEL_CLASSES``: class name -> class, what checkpoints rebuild from
+* :mod:`~vae_course.models.mlp`            the reference MLP ``VAE`` (784-400-2, notebooks 04-09)
+* :mod:`~vae_course.models.conv`           ``ConvVAE`` (notebook 10)
+* :mod:`~vae_course.models.deep`           ``DeepVAE``, the best model for the log-likelihood (notebook 08)
+* :mod:`~vae_course.models.cvae`           the conditional ``CVAE`` (notebook 10)
+* :mod:`~vae_course.models.autoregressive` ``AutoregressiveVAE``, a decoder strong enough to ignore z (notebook 09)
+
+Every family registers its class in ``MODEL_CLASSES`` when it is imported; this package imports all of them, so
+``from vae_course.models import MODEL_CLASSES`` (what :mod:`vae_course.checkpoints` does) knows every class. A new
+family gets its own module here, decorates its class with ``@register_model`` and is imported below.
+"""
+from .autoregressive import AutoregressiveVAE, AutoregressiveVAEConfig
+from .base import VAEBase, check_images, check_latent, image_shape_for, require_positive_ints
+from .conv import ConvVAE, ConvVAEConfig
+from .cvae import CVAE, CVAEConfig
+from .deep import DeepVAE, DeepVAEConfig
+from .mlp import VAE, VAEConfig
+from .registry import MODEL_CLASSES, register_model
+
+__all__ = [
+    "MODEL_CLASSES", "AutoregressiveVAE", "AutoregressiveVAEConfig", "CVAE", "CVAEConfig", "ConvVAE", "ConvVAEConfig",
+    "DeepVAE", "DeepVAEConfig", "VAE", "VAEBase", "VAEConfig", "check_images", "check_latent", "image_shape_for",
+    "register_model", "require_positive_ints",
+]

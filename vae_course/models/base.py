@@ -1,0 +1,116 @@
+"""What every course VAE shares: the :class:`VAEBase` class and the input checks of images, codes and sizes.
+
+Used by every model family in :mod:`vae_course.models` (notebooks 00-10). :class:`VAEBase` holds the reparameterized
+sample (notebook 04), pixel means from logits, ``forward``, sampling from the prior and ``describe`` (what a
+checkpoint stores); a family adds ``encode``, ``decode_logits`` and ``from_config``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import torch
+import torch.nn as nn
+
+
+def require_positive_ints(config, names: tuple[str, ...], hint: str = "") -> None:
+    """Raise one clear ``ValueError`` if any of ``config``'s fields ``names`` is not a whole number >= 1."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}={value!r} must be a positive whole number{hint}.")
+
+
+def image_shape_for(image_shape, input_dim: int) -> tuple[int, ...]:
+    """``image_shape`` as a tuple of ints, or ``(input_dim,)`` when it does not hold ``input_dim`` pixels."""
+    shape = tuple(int(s) for s in image_shape)
+    return shape if math.prod(shape) == input_dim else (input_dim,)
+
+
+def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...],
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Return ``x`` flattened to ``(B, input_dim)`` (cast to ``dtype`` if given), or raise one clear error.
+
+    Accepts ``(B, *image_shape)`` (e.g. ``(B, 1, 28, 28)``), ``(B, 28, 28)`` or ``(B, input_dim)``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of images, got {type(x).__name__}: wrap it with torch.as_tensor(...).")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1], got dtype {x.dtype}: convert with x.float() / 255.")
+    if x.ndim >= 2 and math.prod(x.shape[1:]) == input_dim and x.shape[0] > 0:
+        x = x.reshape(x.shape[0], input_dim)
+        return x if dtype is None else x.to(dtype)
+    want = "(B, " + ", ".join(str(s) for s in image_shape) + ")"
+    raise ValueError(f"expected a batch of images shaped {want} or (B, {input_dim}), got {tuple(x.shape)}: "
+                     f"add a batch dimension with x.unsqueeze(0) for a single image.")
+
+
+def check_latent(z: torch.Tensor, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Validate a batch of latent codes ``(B, latent_dim)``; a single code ``(latent_dim,)`` gets a batch axis.
+
+    Codes are cast to ``dtype`` (the model's) if given, so float64 codes from numpy or ``linspace`` just work.
+    """
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of latent codes, got {type(z).__name__}.")
+    if not z.is_floating_point():
+        raise TypeError(f"expected float latent codes, got dtype {z.dtype}: convert with z.float().")
+    if dtype is not None:
+        z = z.to(dtype)
+    if z.ndim == 1 and z.shape[0] == latent_dim:
+        z = z.unsqueeze(0)
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"expected latent codes shaped (B, {latent_dim}), got {tuple(z.shape)}.")
+    return z
+
+
+class VAEBase(nn.Module):
+    """What every course VAE shares: the reparameterized sample, pixel means from logits, ``forward`` and sampling."""
+
+    config: VAEConfig
+    conditional = False
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through (notebook 04)."""
+        if mu.shape != logvar.shape:
+            raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must have the same shape.")
+        if mu.dtype in (torch.bfloat16, torch.float16):  # fit's mixed precision: sample z in float32
+            mu, logvar = mu.float(), logvar.float()
+        std = torch.exp(0.5 * logvar)  # (B, D)
+        eps = torch.randn_like(std)  # (B, D)
+        return mu + std * eps
+
+    def decode(self, z: torch.Tensor, *args) -> torch.Tensor:
+        """Pixel means ``sigmoid(logits)`` shaped ``(B, *image_shape)``, e.g. ``(B, 1, 28, 28)``."""
+        logits = self.decode_logits(z, *args)  # (B, input_dim)
+        return torch.sigmoid(logits).reshape(logits.shape[0], *self.config.image_shape)
+
+    def forward(self, x: torch.Tensor, *args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(recon, mu, logvar)``; ``recon`` holds pixel means shaped like ``x``."""
+        mu, logvar = self.encode(x, *args)
+        z = self.reparameterize(mu, logvar)
+        return torch.sigmoid(self.decode_logits(z, *args)).reshape(x.shape), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, *args, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` draws from the prior N(0, I): pixel means ``(n, *image_shape)``."""
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"n={n!r} must be a positive whole number of samples.")
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # (n, D)
+        return self.decode(z, *args)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights; inputs are cast to it (so float64 images or codes work)."""
+        return next(self.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def describe(self) -> dict:
+        """Class name and config, as stored in checkpoints."""
+        return {"model_class": type(self).__name__, "config": asdict(self.config)}

@@ -1,0 +1,106 @@
+"""The digit encoder: pick a test image and see its posterior mean, 1- and 2-sigma ellipses and reconstruction.
+
+Used by notebook 06. Its static twin is :func:`vae_course.viz.posterior_ellipses`.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..latent_space import Plane, axis_plane, check_model, encode_means, sigma_ellipse
+from .base import _View, _check_images_labels, _check_limit, _check_plane
+from .png import ScatterCanvas, digit_png
+
+
+class DigitEncoder(_View):
+    """Pick a test image; see :func:`digit_encoder`.
+
+    Attributes:
+        index: ``ipywidgets.IntSlider`` choosing the test image.
+        original, reconstruction, scatter: ``ipywidgets.Image`` widgets.
+        info: ``ipywidgets.HTML`` with the label, mu and sigma.
+        mu, logvar: the chosen image's posterior parameters ``(D,)``; ``position`` its 2-D coordinates on the scatter.
+    """
+
+    def __init__(self, model, images, labels=None, *, index: int = 0, plane: Plane | None = None,
+                 limit: float = 3.0, scale: int = 5, css_class: str = "vae-digit-encoder"):
+        import ipywidgets as W
+
+        super().__init__()
+        check_model(model)
+        if images is None:
+            raise ValueError("digit_encoder needs the images to choose from (e.g. the test set).")
+        _check_images_labels(images, labels)
+        self.model = model.eval()
+        d = model.latent_dim
+        if plane is None and d != 2:
+            raise ValueError(f"the model's latent space is {d}-D: pass plane=pca_plane(mu) (or axis_plane) to pick "
+                             f"the 2-D slice the scatter shows.")
+        self.plane = _check_plane(plane, d, need2=True) if plane is not None else axis_plane(2)
+        self.limit = _check_limit(limit)
+        n = images.shape[0]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise ValueError(f"index={index!r} must be a whole number between 0 and {n - 1}.")
+        self.images, self.labels, self.scale = images, labels, int(scale)
+        self.mus, self.logvars = encode_means(model, images)  # (N, D) each
+        coords = self.plane.project(self.mus)  # (N, 2)
+        names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")
+        self.canvas = ScatterCanvas(coords, labels, self.limit, title="posterior of the chosen image",
+                                    axis_labels=names)
+        self.index = W.IntSlider(value=index, min=0, max=n - 1, step=1, description="test image",
+                                 continuous_update=True, layout=W.Layout(width="420px"))
+        size = 28 * self.scale
+        self.original = W.Image(format="png", width=size, height=size)
+        self.reconstruction = W.Image(format="png", width=size, height=size)
+        self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
+        self.scatter_view = self.canvas.layered_widget(self.scatter)
+        self.info = W.HTML()
+        self.index.observe(lambda change: self.refresh(), names="value")
+        self.widget = W.VBox([
+            self.index, self.info,
+            W.HBox([W.VBox([W.HTML("<b>original x</b>"), self.original]),
+                    W.VBox([W.HTML("<b>decoded mean at &mu;</b>"), self.reconstruction]), self.scatter_view]),
+        ])
+        self.widget.add_class(css_class)
+        self.refresh()
+
+    @property
+    def mu(self) -> torch.Tensor:
+        return self.mus[self.index.value]
+
+    @property
+    def logvar(self) -> torch.Tensor:
+        return self.logvars[self.index.value]
+
+    @property
+    def position(self) -> torch.Tensor:
+        """Where the marker is drawn: the chosen image's mean in the scatter's coordinates ``(2,)``."""
+        return self.plane.project(self.mu.unsqueeze(0))[0]
+
+    def refresh(self) -> None:
+        start = time.perf_counter()
+        i = self.index.value
+        mu, logvar = self.mus[i], self.logvars[i]
+        self.original.value = digit_png(self.images[i], self.scale)
+        with torch.inference_mode():
+            dev = next(self.model.parameters()).device
+            x = self.model.decode(mu.unsqueeze(0).to(dev))  # (1, 1, 28, 28)
+        self.reconstruction.value = digit_png(x, self.scale)
+        rings = [(sigma_ellipse(mu, logvar, k, plane=self.plane, n=48).numpy(), k > 1) for k in (1.0, 2.0)]
+        self.scatter.value = self.canvas.render(marker=self.position.tolist(), lines=rings, ring=False)
+        sigma = logvar.mul(0.5).exp()
+        shown = min(mu.shape[0], 4)
+
+        def fmt(v: torch.Tensor) -> str:
+            return ", ".join(f"{a:+.2f}" for a in v[:shown].tolist()) + (", ..." if v.shape[0] > shown else "")
+
+        label = "" if self.labels is None else f"digit <b>{int(self.labels[i])}</b>, "
+        self.info.value = (f"{label}&mu; = ({fmt(mu)}), &sigma; = ({fmt(sigma)}); ellipses: 1&sigma; (solid), "
+                           f"2&sigma; (dashed)")
+        self.timings.append(time.perf_counter() - start)
+
+
+def digit_encoder(model, images, labels=None, **kwargs) -> DigitEncoder:
+    """Choose a test image with a slider and see its posterior: mean, 1- and 2-sigma ellipses, reconstruction."""
+    return DigitEncoder(model, images, labels, **kwargs)

@@ -1,0 +1,172 @@
+"""The latent-space explorer: one slider per latent coordinate, the decoded digit, and z on the scatter of means.
+
+Used by notebook 06, ``benchmarks/bench_explorer.py`` and the browser test (``tests/browser/``). Its static twins
+are :func:`vae_course.viz.manifold_grid` and :func:`vae_course.viz.traversal_grid`.
+
+The container carries the CSS class ``vae-latent-explorer`` and the decoded image ``vae-explorer-image``, which the
+browser test uses to find them. The decoder runs once per update on one code under ``torch.inference_mode``.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..latent_space import Plane, axis_plane, check_model, encode_means
+from .base import _View, _check_images_labels, _check_limit, _check_plane, _snap
+from .png import DIGIT_SCALE, ScatterCanvas, digit_png
+
+
+class LatentExplorer(_View):
+    """Sliders for the coordinates of ``z = plane.origin + coords @ plane.basis``; see :func:`latent_explorer`.
+
+    Attributes:
+        sliders: one ``ipywidgets.FloatSlider`` per coordinate (the first is the first latent axis / direction).
+        image: ``ipywidgets.Image`` with the decoded digit (PNG bytes), CSS class ``vae-explorer-image``.
+        scatter: ``ipywidgets.Image`` with the marker at ``z``, a transparent layer over the scatter of test-set means
+            (``None`` without images); ``scatter_view`` is the two stacked; ``canvas.composite(scatter.value)``
+            gives the picture as one image.
+        widget: the ``ipywidgets.HBox`` that is displayed (CSS class ``vae-latent-explorer``).
+    """
+
+    def __init__(self, model, images=None, labels=None, *, plane: Plane | None = None, limit: float = 3.0,
+                 step: float = 0.05, scale: int = DIGIT_SCALE, css_class: str = "vae-latent-explorer",
+                 image_class: str | None = None, names=None, title: str | None = None):
+        import ipywidgets as W
+
+        super().__init__()
+        check_model(model)
+        self.model = model.eval()
+        self.limit = _check_limit(limit)
+        if not (isinstance(step, (int, float)) and 0 < step <= self.limit):
+            raise ValueError(f"step={step!r} must be a positive number no larger than limit={self.limit}.")
+        _check_images_labels(images, labels)
+        d = model.latent_dim
+        self.plane = _check_plane(plane, d) if plane is not None else axis_plane(d, range(d))  # a slider per dim
+        k = self.plane.basis.shape[0]
+        if names is None:
+            names = [f"z{i + 1}" for i in range(k)] if plane is None else [f"c{i + 1}" for i in range(k)]
+        if len(names) != k:
+            raise ValueError(f"names has {len(names)} entries for {k} sliders.")
+        self.scale = int(scale)
+        self._device = next(model.parameters()).device
+        self._origin = self.plane.origin.float().to(self._device)  # (D,)
+        self._basis = self.plane.basis.float().to(self._device)  # (k, D)
+        self._hold = False
+
+        self.sliders = [W.FloatSlider(value=0.0, min=-self.limit, max=self.limit, step=step, description=name,
+                                      continuous_update=True, readout_format=".2f",
+                                      layout=W.Layout(width="300px"))
+                        for name in names]
+        self.image = W.Image(format="png", width=28 * self.scale, height=28 * self.scale)
+        self.image.add_class(image_class or ("vae-explorer-image" if css_class == "vae-latent-explorer"
+                                             else f"{css_class}-image"))
+        self.canvas = None
+        self.scatter = self.scatter_view = None
+        if images is not None and k >= 2:
+            mu, _ = encode_means(model, images)  # (N, D)
+            coords = self.plane.project(mu)[:, :2]  # (N, 2)
+            axis = tuple(f"${n[0]}_{{{n[1:]}}}$" if n[1:].isdigit() else n for n in names[:2])
+            self.canvas = ScatterCanvas(coords, labels, self.limit, title=title or "test-set means, and z (ring)",
+                                        axis_labels=axis)
+            self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
+            self.scatter_view = self.canvas.layered_widget(self.scatter)
+        self.reset_button = W.Button(description="reset", tooltip="put every slider back to 0",
+                                     layout=W.Layout(width="90px"))
+        self.random_button = W.Button(description="random z", tooltip="draw the coordinates from N(0, I)",
+                                      layout=W.Layout(width="90px"))
+        self.reset_button.on_click(lambda _: self.set_coords(torch.zeros(k)))
+        self._gen = torch.Generator().manual_seed(0)
+        self.random_button.on_click(lambda _: self.set_coords(torch.randn(k, generator=self._gen)))
+        for s in self.sliders:
+            s.observe(self._on_change, names="value")
+        left = W.VBox([W.HTML("<b>latent coordinates</b>"), *self.sliders,
+                       W.HBox([self.reset_button, self.random_button])])
+        parts = [left, W.VBox([W.HTML("<b>decoded mean of p(x|z)</b>"), self.image])]
+        if self.scatter is not None:
+            parts.append(self.scatter_view)
+        self.widget = W.HBox(parts)
+        self.widget.add_class(css_class)
+        self.refresh()
+
+    # -- state
+    @property
+    def coords(self) -> torch.Tensor:
+        """The slider values ``(k,)``."""
+        return torch.tensor([s.value for s in self.sliders], dtype=torch.float32)
+
+    @property
+    def z(self) -> torch.Tensor:
+        """The latent code the sliders describe, ``(D,)`` on the CPU."""
+        return self.plane.lift(self.coords.unsqueeze(0))[0]
+
+    def set_coords(self, coords) -> None:
+        """Move all sliders at once and redraw once. Values are clamped to the range and rounded to the step.
+
+        Why round: the browser's slider snaps every value to its step and, if that changed the value, sends the
+        snapped value back to the kernel. A value already on the step grid is shown exactly and sends nothing back.
+        """
+        values = torch.as_tensor(coords, dtype=torch.float32).reshape(-1)
+        if values.shape[0] != len(self.sliders):
+            raise ValueError(f"expected {len(self.sliders)} coordinates, got {values.shape[0]}.")
+        if not torch.isfinite(values).all():
+            raise ValueError(f"coordinates must be finite numbers, got {values.tolist()}.")
+        self._hold = True
+        try:
+            for s, v in zip(self.sliders, values.tolist()):
+                s.value = _snap(v, s)
+        finally:
+            self._hold = False
+        self.refresh()
+
+    def set_z(self, z: torch.Tensor) -> None:
+        """Move the sliders to the plane coordinates of the latent code ``z`` ``(D,)``."""
+        z = torch.as_tensor(z, dtype=torch.float32).reshape(-1)
+        if z.shape[0] != self.model.latent_dim:
+            raise ValueError(f"z has {z.shape[0]} entries, the model's latent space is {self.model.latent_dim}-D.")
+        self.set_coords(self.plane.project(z.unsqueeze(0))[0])
+
+    def show_image(self, image: torch.Tensor) -> torch.Tensor:
+        """Encode one image and move the sliders to its posterior mean; returns that mean ``(D,)``."""
+        with torch.inference_mode():
+            mu, _ = self.model.encode(image.reshape(1, -1).to(self._device))
+        self.set_z(mu[0].cpu())
+        return mu[0].cpu()
+
+    # -- drawing
+    def _on_change(self, change) -> None:
+        if not self._hold:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Decode the current ``z`` and redraw the digit and the marker (what one slider update costs)."""
+        start = time.perf_counter()
+        coords = [s.value for s in self.sliders]
+        with torch.inference_mode():
+            c = torch.tensor(coords, dtype=torch.float32, device=self._device)  # (k,)
+            z = self._origin + c @ self._basis  # (D,)
+            x = self.model.decode(z.unsqueeze(0))  # (1, 1, 28, 28)
+        self.image.value = digit_png(x, self.scale)
+        if self.canvas is not None:
+            self.scatter.value = self.canvas.render(marker=coords[:2])
+        self.timings.append(time.perf_counter() - start)
+
+
+def latent_explorer(model, images=None, labels=None, **kwargs) -> LatentExplorer:
+    """The latent-space explorer: one slider per latent coordinate, the decoded digit, and z on the scatter.
+
+    Args:
+        model: a trained course VAE (``vae_course.models.VAE`` or ``ConvVAE``).
+        images, labels: test images ``(N, 1, 28, 28)`` and their digits; their posterior means form the scatter
+            (leave out for sliders and digit only).
+        plane: which coordinates the sliders move (:func:`vae_course.latent_space.pca_plane` or ``axis_plane``);
+            default: every latent axis, one slider per latent dimension (the scatter shows the first two). For a
+            large latent space pass a plane, e.g. ``pca_plane(mu, 2)`` or ``axis_plane(20, range(4))``.
+        limit, step: slider range ``[-limit, limit]`` and step (the step of one arrow-key press).
+        css_class: the container's CSS class (``vae-latent-explorer``; give a second explorer another one).
+
+    Returns:
+        a :class:`LatentExplorer`; end a cell with it to display it. ``.sliders``, ``.image`` and ``.scatter`` are
+        the widgets; setting ``ex.sliders[0].value = 1.5`` redraws the image.
+    """
+    return LatentExplorer(model, images, labels, **kwargs)
