@@ -1,5 +1,8 @@
 import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +107,50 @@ def test_bad_stored_config_is_a_checkpoint_error(tmp_path):
     torch.save(payload, tmp_path / "z.pt")
     with pytest.raises(CheckpointError, match="does not build a VAE"):
         load_checkpoint(tmp_path / "z.pt")
+
+
+# --- issue 13: what save_checkpoint writes, load_checkpoint reads; hostile configs are refused before allocating ---
+def test_numpy_scalars_in_extra_load_back(tmp_path):
+    path = save_checkpoint(VAE(), tmp_path / "m.pt", extra={"nll": np.float64(1.5), "k": [np.int64(3)]})
+    load_checkpoint(path)
+    assert read_checkpoint(path)["extra"] == {"nll": 1.5, "k": [3]}
+
+
+def test_an_unloadable_extra_is_refused_at_save_naming_the_key(tmp_path):
+    with pytest.raises(TypeError, match=r"extra\['where'\]"):
+        save_checkpoint(VAE(), tmp_path / "m.pt", extra={"where": tmp_path})
+    assert list(tmp_path.iterdir()) == []  # nothing saved, no temporary file left
+
+
+def test_a_hostile_config_is_refused_before_it_allocates(tmp_path):
+    payload = torch.load(save_checkpoint(VAE(), tmp_path / "m.pt"), weights_only=True)
+    payload["config"].update(hidden_dim=20000, latent_dim=20000)  # 5 GB of weights if it were built
+    torch.save(payload, tmp_path / "hostile.pt")
+    code = (f"import resource, sys\nfrom vae_course.checkpoints import CheckpointError, load_checkpoint\n"
+            f"try:\n    load_checkpoint({str(tmp_path / 'hostile.pt')!r})\n"
+            f"except CheckpointError as exc:\n    print('refused:', exc)\n"
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "refused:" in out.stdout and "fc1.weight is (400, 784) in the file" in out.stdout
+    assert int(out.stdout.split()[-1]) < 2000, f"peak memory {out.stdout.split()[-1]} MB"
+
+
+def test_an_absurd_size_is_refused_with_a_sentence(tmp_path):
+    payload = torch.load(save_checkpoint(VAE(), tmp_path / "m.pt"), weights_only=True)
+    for size in (10**7, 10**19):
+        payload["config"].update(hidden_dim=size, latent_dim=size)
+        torch.save(payload, tmp_path / "huge.pt")
+        with pytest.raises(CheckpointError, match="absurd size"):
+            load_checkpoint(tmp_path / "huge.pt")
+
+
+def test_a_conv_vae_vae_mismatch_names_both_classes(tmp_path):
+    path = save_checkpoint(ConvVAE(), tmp_path / "conv.pt")
+    with pytest.raises(CheckpointError, match="holds a ConvVAE, not a VAE"):
+        load_checkpoint(path, expected_config=VAE())
+    payload = torch.load(path, weights_only=True)
+    payload["model_class"], payload["config"] = "VAE", {"latent_dim": 2}
+    torch.save(payload, tmp_path / "renamed.pt")
+    with pytest.raises(CheckpointError, match="holds a VAE, but its weights are those of a ConvVAE"):
+        load_checkpoint(tmp_path / "renamed.pt")

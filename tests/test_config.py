@@ -1,3 +1,9 @@
+import os
+import subprocess
+import re
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -58,3 +64,49 @@ def test_seed_everything_repeats():
     gen = config.seed_everything(3)
     assert torch.equal(a, torch.randn(3))
     assert torch.equal(torch.randn(2, generator=gen), torch.randn(2, generator=torch.Generator().manual_seed(3)))
+
+
+# --- issue 13: plain `pytest` runs quick mode, shows skip reasons, and names autosaved notebooks --------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _quick_after_conftest(env_value):
+    env = {k: v for k, v in os.environ.items() if k != "VAE_COURSE_QUICK"}
+    if env_value is not None:
+        env["VAE_COURSE_QUICK"] = env_value
+    code = "import os, runpy; runpy.run_path('tests/conftest.py'); print(os.environ.get('VAE_COURSE_QUICK'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_pytest_defaults_to_quick_mode_and_keeps_an_explicit_choice():
+    assert _quick_after_conftest(None) == "1"
+    assert _quick_after_conftest("0") == "0"
+
+
+def test_pytest_shows_skip_reasons():
+    addopts = re.search(r'^addopts = "([^"]*)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    assert "-rs" in addopts.split()
+
+
+def test_a_failing_notebook_that_git_shows_modified_gets_a_hint(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
+    (tmp_path / "notebooks" / "01_a.ipynb").write_text('{"autosaved": 1}')
+    lines = conftest.modified_notebook_hints(tmp_path, ["notebooks/01_a.ipynb::Cell 3", "notebooks/02_b.ipynb::Cell 1",
+                                                        "tests/test_x.py::test_y"])
+    assert len(lines) == 1 and "notebooks/01_a.ipynb" in lines[0] and "git checkout notebooks/" in lines[0]

@@ -1,5 +1,8 @@
+import gzip
 import shutil
+import struct
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +107,85 @@ def test_course_data_quick(monkeypatch):
     monkeypatch.setenv("VAE_COURSE_QUICK", "1")
     tx, ty, vx, vy = data.course_data(limit_quick=100, test_quick=50)
     assert tx.shape[0] == 100 and vx.shape[0] == 50 and ty.shape == (100,)
+
+
+# --- issue 13: damaged data files get one sentence that names the file -----------------------------------------
+def _fake_mnist(root, n=10):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(0).integers(0, 256, n * 784, dtype=np.uint8).tobytes()
+    for prefix in ("train", "t10k"):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + pixels)
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + bytes(range(n)))
+    return raw
+
+
+def _offline(monkeypatch):
+    """torchvision's download, failing as it does without a network (it makes the raw folder first)."""
+    import os
+
+    import torchvision.datasets as tvd
+
+    def fail(ds):
+        os.makedirs(ds.raw_folder, exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://ossci-datasets.s3.amazonaws"
+                           ".com/mnist/, got:\n<urlopen error [Errno -3] Temporary failure in name resolution>\n")
+
+    monkeypatch.setattr(tvd.MNIST, "download", fail)
+
+
+def test_gzip_file_under_the_raw_name_is_named(tmp_path):
+    path = _fake_mnist(tmp_path) / "t10k-images-idx3-ubyte"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist("test", root=tmp_path, download=False)
+    assert str(path) in str(info.value) and "gzip-compressed: gunzip it" in str(info.value)
+
+
+def test_bad_magic_number_names_the_file(tmp_path):
+    path = _fake_mnist(tmp_path) / "t10k-labels-idx1-ubyte"
+    path.write_bytes(struct.pack(">II", 0xDEADBEEF, 10) + bytes(10))
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist("test", root=tmp_path, download=False)
+    assert str(path) in str(info.value) and "0xdeadbeef" in str(info.value)
+
+
+def test_missing_labels_file_is_named_not_the_download(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    (_fake_mnist(tmp_path) / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist("test", root=tmp_path)
+    msg = str(info.value)
+    assert "t10k-labels-idx1-ubyte is missing and the download failed" in msg
+    assert "Error downloading" not in msg and "train-images-idx3-ubyte.gz" not in msg
+
+
+def test_permission_denied_is_not_called_corrupted(tmp_path, monkeypatch):
+    import builtins
+
+    path = _fake_mnist(tmp_path) / "t10k-images-idx3-ubyte"
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):  # we may run as root, where chmod 000 does not stop reading
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist("test", root=tmp_path, download=False)
+    msg = str(info.value)
+    assert str(path) in msg and "permission denied" in msg and "corrupt" not in msg
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    with pytest.raises(DataNotFoundError):
+        load_mnist("test", root=tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_static_seed_is_checked(tmp_path):
+    _fake_mnist(tmp_path)
+    with pytest.raises(ValueError, match="seed="):
+        load_mnist("test", root=tmp_path, binarize="static", seed=2**70, download=False)

@@ -206,3 +206,16 @@ def test_log_joint_teacher_forces_decoders_that_read_x():
         logits = model.decode_logits(z[c], context=x)
         want = prior[c] - torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
         assert torch.allclose(got[c], want, atol=1e-3)
+
+
+# --- issue 13: the IWAE bound refuses images outside [0, 1] and NaN; chunk is named in its own error ---------------
+@pytest.mark.parametrize("x, match", [(torch.rand(3, 784) * 255, r"\[0, 1\]"),
+                                      (torch.full((3, 784), math.nan), "NaN")])
+def test_iwae_bound_refuses_bad_images(x, match):
+    with pytest.raises(ValueError, match=match):
+        iwae.iwae_bound(VAE(), x, k=2)
+
+
+def test_chunk_is_named_in_its_own_error():
+    with pytest.raises(ValueError, match="^chunk=0 "):
+        iwae.iwae_bound(VAE(), torch.rand(3, 784), k=4, chunk=0)

@@ -105,3 +105,18 @@ def test_model_elbo_runs_model(seeded):
     mu, logvar = model.encode(x)
     b = losses.elbo(model.decode_logits(model.reparameterize(mu, logvar)), x, mu, logvar)
     assert torch.allclose(a.total, b.total)
+
+
+# --- issue 13: the Bernoulli losses check that the images lie in [0, 1] -----------------------------------------
+@pytest.mark.parametrize("nll", [losses.bernoulli_nll, losses.continuous_bernoulli_nll])
+@pytest.mark.parametrize("scale, shift", [(255.0, 0.0), (2.0, -1.0)])
+def test_bernoulli_losses_refuse_images_outside_0_1(nll, scale, shift):
+    x = torch.rand(4, 784) * scale + shift
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*don't use Normalize"):
+        nll(torch.zeros(4, 784), x)
+
+
+def test_the_check_is_skipped_where_the_caller_checked_once():
+    x = torch.rand(4, 784) * 255
+    with losses.images_checked():
+        assert losses.bernoulli_nll(torch.zeros(4, 784), x).shape == (4,)

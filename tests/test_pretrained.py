@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -70,3 +72,16 @@ def test_save_pretrained_refuses_mismatched_model(tmp_path, tiny):
     recipe = make_recipe(2, tiny[0], epochs=1)
     with pytest.raises(ValueError, match="latent_dim=20"):
         save_pretrained(VAE(latent_dim=20), None, recipe, tmp_path)
+
+
+# --- issue 13: training on first use says what it trains, roughly how long, and shows a progress bar -----------------
+def test_training_on_first_use_says_how_long_and_shows_progress(tmp_path, capsys):
+    g = torch.Generator().manual_seed(0)
+    train_x, test_x = torch.rand(256, 1, 28, 28, generator=g), torch.rand(64, 1, 28, 28, generator=g)
+    pre = load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path)
+    captured = capsys.readouterr()
+    assert pre.trained
+    line = captured.out.splitlines()[0]
+    assert line.startswith("Training VAE 784-400-2, 1 epoch on 256 images (there is no checkpoint yet): about ")
+    assert re.search(r"about \d+ (seconds|minutes?) here", line)
+    assert "epoch 1/1" in captured.err and "batch" in captured.err  # tqdm's bar (text outside a notebook)

@@ -196,3 +196,105 @@ def test_evaluate_leaves_the_global_generator_alone(mnist_small):
     torch.manual_seed(123)
     evaluate(model, mnist_small[2][:32], seed=7)
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- issue 13: range checks, aligned History on Ctrl-C, gradients checked before the step, argument gaps ---------
+@pytest.fixture
+def grey():
+    return torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("transform", [lambda x: x * 255, lambda x: x * 2 - 1], ids=["0-255", "minus1-1"])
+def test_images_outside_0_1_are_refused(grey, transform):
+    bad = transform(grey)
+    for call in (lambda: fit(VAE(), bad, epochs=1, progress=False),
+                 lambda: fit(VAE(), grey, bad, epochs=1, progress=False),
+                 lambda: fit(VAE(), bad, epochs=1, progress=False, binarize="dynamic"),
+                 lambda: evaluate(VAE(), bad)):
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*divide uint8 by 255, and don't use Normalize"):
+            call()
+
+
+def test_a_nan_test_pixel_is_refused(grey):
+    bad = grey.clone()
+    bad[3, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="test_images contain NaN"):
+        fit(VAE(), grey, bad, epochs=1, progress=False)
+
+
+def test_empty_train_or_test_tensor_is_refused(grey):
+    with pytest.raises(ValueError, match="train_images has shape"):
+        fit(VAE(), grey[:0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="test_images has shape"):
+        fit(VAE(), grey, grey[:0], epochs=1, progress=False)
+
+
+def test_ctrl_c_during_the_test_evaluation_keeps_history_aligned(grey, capsys):
+    calls = {"eval": 0}
+
+    def loss_fn(model, x, y):
+        if not model.training:  # evaluate() runs the model in eval mode
+            calls["eval"] += 1
+            if calls["eval"] == 2:  # during epoch 2's test evaluation
+                raise KeyboardInterrupt
+        return model_elbo(model, x, y)
+
+    model = VAE()
+    hist = fit(model, grey, grey[:16], epochs=3, batch_size=32, progress=False, loss_fn=loss_fn)
+    assert hist.interrupted
+    lists = ("train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl", "beta", "epoch_seconds")
+    assert {k: len(getattr(hist, k)) for k in lists} == {k: 1 for k in lists}
+    assert "during epoch 2 of 3: returning the history of the 1 finished epoch(s)" in capsys.readouterr().out
+    fit(model, grey, grey[:16], epochs=1, batch_size=32, progress=False, history=hist)  # resume: stays aligned
+    assert {len(getattr(hist, k)) for k in lists} == {2} and not hist.interrupted
+
+
+def test_a_nan_gradient_with_a_finite_loss_is_not_applied(grey):
+    model = VAE()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.fc1.weight.register_hook(lambda g: g * float("nan"))
+    with pytest.raises(TrainingDivergedError, match="a gradient became nan at epoch 1, batch 1 although the loss"):
+        fit(model, grey, epochs=1, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_one_host_sync_per_step(grey, monkeypatch):
+    """fit reads the loss and the gradients' health back with one sync per step (plus a few per call)."""
+    syncs = {"n": 0}
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _real=real, **kwargs):
+            syncs["n"] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    fit(VAE(), grey, epochs=2, batch_size=8, progress=False, precision="fp32")  # 2 x 8 steps
+    assert 16 <= syncs["n"] <= 16 + 2 + 2, syncs  # + the per-epoch sums + the range check
+
+
+def test_divergence_under_a_custom_optimizer_does_not_quote_lr(grey):
+    model = VAE()
+    with torch.no_grad():
+        model.fc4.bias.fill_(float("nan"))
+    with pytest.raises(TrainingDivergedError) as info:
+        fit(model, grey, epochs=1, progress=False, lr=0.5, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert "lr=0.5" not in str(info.value) and "your optimizer's learning rate" in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"seed": 2**63}, "seed"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+    ({"sigma": "1"}, "sigma"), ({"kl_warmup_epochs": "2"}, "kl_warmup_epochs"),
+    ({"free_bits": math.nan}, "free_bits"), ({"free_bits": math.inf}, "free_bits"), ({"lr": True}, "lr"),
+    ({"optimizer": "adam"}, "optimizer"), ({"history": {}}, "history"),
+])
+def test_smaller_argument_gaps_get_one_sentence(grey, kwargs, name):
+    with pytest.raises((ValueError, TypeError)) as info:
+        fit(VAE(), grey, epochs=1, progress=False, **kwargs)
+    msg = str(info.value)
+    assert msg.startswith(name) and "\n" not in msg and msg.endswith(".")
+
+
+def test_the_model_must_be_a_course_vae(grey):
+    with pytest.raises(TypeError, match="model must be a course VAE"):
+        fit("vae", grey, epochs=1, progress=False)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 
-def _int_at_least(minimum: int):
-    """An argparse type: a whole number >= ``minimum``, or an argparse-style error."""
+def _int_at_least(minimum: int, maximum: int | None = None, top: str | None = None):
+    """An argparse type: a whole number from ``minimum`` to ``maximum``, or an argparse-style error."""
 
     def parse(text: str) -> int:
         try:
@@ -23,12 +23,16 @@ def _int_at_least(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}" if minimum
                                              else f"{text!r} must be 0 or more")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at most {top or f'{maximum:,}'}")
         return value
 
     return parse
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+_seed = _int_at_least(0, 2**63 - 1, "2**63 - 1")
+_size = _int_at_least(1, 100_000)  # layer widths: far beyond what trains in memory is a typo, not a request
 
 
 def _positive_float(text: str) -> float:
@@ -53,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the reference MNIST VAE and write samples, reconstructions, checkpoint")
     t.add_argument("--epochs", type=_positive_int, default=10)
-    t.add_argument("--latent-dim", type=_positive_int, default=2)
-    t.add_argument("--hidden-dim", type=_positive_int, default=400)
+    t.add_argument("--latent-dim", type=_size, default=2)
+    t.add_argument("--hidden-dim", type=_size, default=400)
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--seed", type=_non_negative_int, default=0)
+    t.add_argument("--seed", type=_seed, default=0, help="0 to 2**63 - 1 (default 0)")
     t.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (default: $VAE_COURSE_DATA or ./data)")
     t.add_argument("--out", default="runs/reference", help="output folder (default: runs/reference)")
     t.add_argument("--device", type=_device, default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
@@ -71,35 +75,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_command(args, parser: argparse.ArgumentParser) -> int:
-    import torch
-    from torchvision.utils import save_image
+def _writable_folder(out: Path) -> str | None:
+    """Create ``out`` and prove that a file can be written in it; return what is wrong (one clause) or None."""
+    import tempfile
 
-    from .checkpoints import save_checkpoint
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"--out {out} is a file, not a folder: give the name of a folder (it is created if needed)"
+    except NotADirectoryError:
+        return f"--out {out} cannot be a folder because part of its path is a file: choose another --out"
+    except OSError as exc:
+        return f"--out {out} cannot be created ({exc.strerror or type(exc).__name__}): choose a folder you can write to"
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return f"--out {out} cannot be written ({exc.strerror or type(exc).__name__}): choose a folder you can write to"
+    return None
+
+
+def _save_figure(images, path: Path, title: str, nrow: int, row_labels=None) -> None:
+    """A titled grid of digits, 4x upscaled, as a PNG (matplotlib's Agg canvas; no window, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .viz import image_grid
+
+    grid = image_grid(images, nrow=nrow).numpy()  # (H, W) grey levels, white padding
+    scale = 4
+    fig = Figure(figsize=(grid.shape[1] * scale / 100, grid.shape[0] * scale / 100 + 0.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, grid.shape[0] * scale / 100 / (grid.shape[0] * scale / 100 + 0.5)))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, dpi=100)
+
+
+def train_command(args, parser: argparse.ArgumentParser) -> int:
+    out = Path(args.out)
+    problem = _writable_folder(out)  # first (before torch is even imported), so that no run is lost at the end
+    if problem:
+        print(f"error: {problem}.", file=sys.stderr)
+        return 1
+
+    import torch
+
+    from .checkpoints import CheckpointError, save_checkpoint
     from .config import get_device, seed_everything
     from .data import DataNotFoundError, load_mnist
     from .models import VAE
-    from .train import TrainingDivergedError, fit
+    from .train import TrainingDivergedError, autocast_dtype, fit
 
     try:
         device = get_device(args.device)
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(f"argument --device: {exc}")
     try:
         train_x, _ = load_mnist("train", root=args.data_dir)
         test_x, _ = load_mnist("test", root=args.data_dir)
     except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.naming_root('--data-dir')}", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from .train import autocast_dtype
+    except KeyboardInterrupt:
+        print("error: interrupted while loading the data; nothing was trained or saved.", file=sys.stderr)
+        return 130
 
     precision = "float32" if autocast_dtype(args.precision, device) is None else "bfloat16 mixed precision"
     print(f"Training VAE 784-{args.hidden_dim}-{args.latent_dim} on {len(train_x):,} images, testing on "
           f"{len(test_x):,}, device {device}, {precision}. Losses are negative ELBO in nats per image.", flush=True)
     seed_everything(args.seed)
-    model = VAE(784, args.hidden_dim, args.latent_dim)
+    try:
+        model = VAE(784, args.hidden_dim, args.latent_dim)
+    except (RuntimeError, MemoryError):
+        print(f"error: a VAE 784-{args.hidden_dim}-{args.latent_dim} does not fit in memory: choose a smaller "
+              f"--hidden-dim or --latent-dim.", file=sys.stderr)
+        return 1
 
     def report(epoch, hist):
         print(f"Epoch {epoch}, train loss: {hist.train_loss[-1]:.2f}, test loss: {hist.test_loss[-1]:.2f} "
@@ -112,17 +164,35 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     except TrainingDivergedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    model.cpu()
-    ckpt = save_checkpoint(model, out / "vae.pt", history=hist)
-    gen = torch.Generator().manual_seed(args.seed)
-    save_image(model.sample(64, generator=gen), out / "samples.png", nrow=8)
-    with torch.no_grad():
-        originals = test_x[:8]
-        mu, _ = model.encode(originals)
-        save_image(torch.cat([originals, model.decode(mu)]), out / "reconstructions.png", nrow=8)
-    state = "interrupted" if hist.interrupted else "done"
-    print(f"{state}: wrote {ckpt}, {out / 'samples.png'} and {out / 'reconstructions.png'} "
-          f"(top row: test images, bottom row: reconstructions from the posterior mean)")
+    model.cpu().eval()
+    samples, reconstructions = out / "samples.png", out / "reconstructions.png"
+    try:
+        ckpt = save_checkpoint(model, out / "vae.pt", history=hist,
+                               extra={"interrupted": hist.interrupted, "epochs_asked": args.epochs})
+        gen = torch.Generator().manual_seed(args.seed)
+        arch = f"VAE 784-{args.hidden_dim}-{args.latent_dim}, {hist.epochs} epoch{'s' if hist.epochs != 1 else ''}"
+        _save_figure(model.sample(64, generator=gen), samples, f"64 samples from the prior ({arch})", nrow=8)
+        with torch.no_grad():
+            originals = test_x[:8]
+            mu, _ = model.encode(originals)
+            _save_figure(torch.cat([originals, model.decode(mu)]), reconstructions,
+                         "top: test images, bottom: their reconstructions from the posterior mean", nrow=8)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: the results could not be written to --out {out} ({exc.strerror or type(exc).__name__}): check "
+              f"the free disk space and that you can write there.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"error: interrupted while saving to --out {out}; the files there may be incomplete.", file=sys.stderr)
+        return 130
+    files = f"{ckpt}, {samples} and {reconstructions}"
+    if hist.interrupted:
+        print(f"interrupted after {hist.epochs} of {args.epochs} epochs: wrote {files}; the checkpoint is of an "
+              f"interrupted run.", file=sys.stderr)
+        return 130
+    print(f"done: wrote {files} (top row: test images, bottom row: reconstructions from the posterior mean)")
     return 0
 
 
@@ -130,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
-        return train_command(args, parser)
+        try:
+            return train_command(args, parser)
+        except KeyboardInterrupt:  # between the steps that handle it themselves: nothing was saved
+            print("error: interrupted; nothing was saved.", file=sys.stderr)
+            return 130
     from .execute import main as execute_main
 
     return execute_main(args.notebooks, quick=args.quick)

@@ -15,6 +15,7 @@ Environment variables
 """
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from contextlib import contextmanager
@@ -108,8 +109,20 @@ def isolated_rng(seed: int, device: str | torch.device = "cpu"):
         yield
 
 
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an ``int`` if it is a whole number from 0 to 2**63 - 1 (what torch's generators take), else one
+    clear ``ValueError`` that names ``name``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{name}={seed!r} must be a whole number from 0 to 2**63 - 1, e.g. {name}=0.")
+    return int(seed)
+
+
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python's and torch's global generators; return a fresh ``torch.Generator`` seeded the same way."""
+    seed = check_seed(seed)
     random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)

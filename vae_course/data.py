@@ -23,6 +23,7 @@ Binarization (notebooks 07-08):
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from functools import lru_cache
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .config import data_root
+from .config import check_seed, data_root
 
 BINARIZE_CHOICES = (None, "static", "dynamic", "threshold")
 _DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST", "fashionmnist": "FashionMNIST"}
@@ -43,17 +44,111 @@ _RAW_FILES = (
 
 
 class DataNotFoundError(FileNotFoundError):
-    """The dataset files are missing or unreadable, and could not be downloaded."""
+    """The dataset files are missing or unreadable, and could not be downloaded.
+
+    The message is one sentence that names the folder or the bad file. :meth:`naming_root` gives the same sentence
+    with the ``root`` argument called by another name (the CLI says ``--data-dir``).
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        super().__init__(template.format(root="the root argument"))
+
+    def naming_root(self, root_name: str) -> str:
+        """The message, with the ``root`` argument called ``root_name`` (e.g. ``"--data-dir"``)."""
+        return self.template.format(root=root_name)
+
+
+_REPLACE = "replace it with the original file, or delete it so that torchvision can download it again"
+_IDX = {"images": (2051, 3), "labels": (2049, 1)}  # magic number and number of dimensions of the idx files
+
+
+def _braces(text) -> str:
+    """``text`` with its braces doubled, so that it survives ``str.format`` in a message template."""
+    return str(text).replace("{", "{{").replace("}", "}}")
 
 
 def _missing_message(name: str, root: Path, why: str) -> str:
-    raw = root / name / "raw"
+    """A template (``{root}`` stands for the name of the root argument) for files that are not there."""
+    raw, why = _braces(root / name / "raw"), _braces(why)
     files = ", ".join(_RAW_FILES)
     return (
-        f"{name} could not be loaded from {raw} ({why}). Put the four files {files} in that folder "
-        f"(or point VAE_COURSE_DATA / the root argument at the folder that contains {name}/raw), "
+        f"{name} could not be loaded from {raw} ({why}): put the four files {files} in that folder "
+        f"(or point VAE_COURSE_DATA or {{root}} at the folder that contains {name}/raw), "
         f"or connect to the internet so torchvision can download them."
     )
+
+
+def _bad_file(path: Path, problem: str, fix: str = _REPLACE) -> DataNotFoundError:
+    return DataNotFoundError(_braces(f"{path} {problem}: {fix}."))
+
+
+def _what_is_missing(missing: list[str]) -> str:
+    if len(missing) == len(_RAW_FILES):
+        return "the files are not there"
+    return ", ".join(missing) + (" is missing" if len(missing) == 1 else " are missing")
+
+
+def _short_reason(exc: BaseException) -> str:
+    """The innermost line of a download error (torchvision nests the mirrors' errors), fit for one sentence."""
+    lines = [line.strip().strip("<>").rstrip(".: ") for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if line and not line.startswith(("Error downloading", "Tried "))]
+    text = lines[-1] if lines else type(exc).__name__
+    return text.replace(". ", "; ")[:160]
+
+
+def _check_idx_file(path: Path, kind: str) -> int:
+    """Check the header and the size of one idx file and return how many items it holds (or raise, naming it)."""
+    want_magic, ndim = _IDX[kind]
+    if path.is_dir():
+        raise _bad_file(path, "is a folder, not a file", "remove it and put the MNIST file of that name there")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4 * (ndim + 1))
+            size = f.seek(0, os.SEEK_END)
+    except PermissionError:
+        raise _bad_file(path, "cannot be read (permission denied)",
+                        "give yourself read access to it, e.g. chmod u+r on the file") from None
+    except OSError as exc:
+        raise _bad_file(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if head[:2] == b"\x1f\x8b":
+        raise _bad_file(path, "is gzip-compressed", "gunzip it (or delete it, and torchvision downloads it again)")
+    if size == 0:
+        raise _bad_file(path, "is empty")
+    if len(head) < 4 * (ndim + 1):
+        raise _bad_file(path, f"is corrupted or truncated (only {size} bytes, shorter than an MNIST header)")
+    magic = int.from_bytes(head[:4], "big")
+    if magic != want_magic:
+        other = "labels" if kind == "images" else "images"
+        if magic == _IDX[other][0]:
+            raise _bad_file(path, f"holds MNIST {other}, not {kind} (the images and labels files look swapped)",
+                            "give each file its right name")
+        raise _bad_file(path, f"is not an MNIST {kind} file (its header starts with {magic:#010x}, "
+                              f"expected {want_magic:#010x})")
+    dims = [int.from_bytes(head[4 * (i + 1):4 * (i + 2)], "big") for i in range(ndim)]
+    if kind == "images" and dims[1:] != [28, 28]:
+        raise _bad_file(path, f"holds {dims[1]}x{dims[2]} images, not 28x28")
+    if dims[0] == 0:
+        raise _bad_file(path, f"holds no {kind}")
+    need = 4 * (ndim + 1) + math.prod(dims)
+    if size != need:
+        raise _bad_file(path, f"is corrupted or truncated (it has {size:,} bytes, its header promises {need:,})")
+    return dims[0]
+
+
+def _download(cls, name: str, root_path: Path, train: bool, missing: list[str]):
+    """Let torchvision download the files; on failure remove the folders it created and raise, naming the files."""
+    created = [p for p in (root_path, root_path / name, root_path / name / "raw") if not p.exists()]
+    try:
+        return cls(root=str(root_path), train=train, download=True)
+    except Exception as exc:  # noqa: BLE001 - offline, HTTP errors, checksum errors all mean the same here
+        for folder in reversed(created):  # no empty MNIST/raw left behind to look like data
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise DataNotFoundError(_missing_message(
+            name, root_path, f"{_what_is_missing(missing)} and the download failed: {_short_reason(exc)}")) from None
 
 
 def _torchvision_class(name: str):
@@ -67,30 +162,40 @@ def _load_uint8(name: str, root: str, train: bool, download: bool) -> tuple[torc
     """Read one split as uint8 (N, 28, 28) plus int64 labels; cached per process."""
     cls = _torchvision_class(name)
     root_path = Path(root)
+    raw = root_path / name / "raw"
+    if root_path.exists() and not root_path.is_dir():
+        raise DataNotFoundError(f"the data folder {_braces(root_path)} is a file, not a folder: point VAE_COURSE_DATA "
+                                f"or {{root}} at the folder that contains {name}/raw.")
+    legacy = all((root_path / name / "processed" / f).is_file() for f in ("training.pt", "test.pt"))
+    prefix = "train" if train else "t10k"
+    images_file, labels_file = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if not legacy:
+            missing = [f for f in _RAW_FILES if not (raw / f).exists()]
+            if missing:
+                if not download:
+                    raise DataNotFoundError(_missing_message(name, root_path, _what_is_missing(missing)))
+                _download(cls, name, root_path, train, missing)
+            n_images = _check_idx_file(images_file, "images")
+            n_labels = _check_idx_file(labels_file, "labels")
+            if n_images != n_labels:
+                raise _bad_file(images_file, f"holds {n_images:,} images but {labels_file.name} holds {n_labels:,} "
+                                             f"labels", "replace both with the original files")
         try:
             ds = cls(root=root, train=train, download=False)
-        except RuntimeError as exc:
-            if "not found" not in str(exc).lower():
-                raise DataNotFoundError(_missing_message(name, root_path, f"a file is corrupted or truncated: {exc}")) from None
-            if not download:
-                raise DataNotFoundError(_missing_message(name, root_path, "the files are not there")) from None
-            try:
-                ds = cls(root=root, train=train, download=True)
-            except Exception as exc2:  # noqa: BLE001 - offline, HTTP errors, checksum errors all mean the same here
-                first = str(exc2).strip().splitlines()[0].rstrip(": ") if str(exc2).strip() else type(exc2).__name__
-                raise DataNotFoundError(
-                    _missing_message(name, root_path, f"the files are not there and the download failed: {first}")
-                ) from None
-        except (ValueError, OSError, IndexError) as exc:
-            raise DataNotFoundError(_missing_message(name, root_path, f"a file is corrupted or truncated: {exc}")) from None
-        images, labels = ds.data, ds.targets
+            images, labels = ds.data, ds.targets
+        except Exception as exc:  # noqa: BLE001 - what the checks above did not catch: name the split's two files
+            raise DataNotFoundError(_missing_message(
+                name, root_path, f"{images_file.name} or {labels_file.name} is corrupted or truncated "
+                                 f"({type(exc).__name__})")) from None
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or len(images) == 0:
-        raise DataNotFoundError(
-            _missing_message(name, root_path, f"images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
-        )
-    return images, labels.long()
+        raise DataNotFoundError(_missing_message(
+            name, root_path, f"images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match"))
+    labels = labels.long()
+    if int(labels.min()) < 0 or int(labels.max()) > 9:
+        raise _bad_file(labels_file, "holds labels outside 0-9")
+    return images, labels
 
 
 def load_dataset(
@@ -113,6 +218,7 @@ def load_dataset(
         raise ValueError(f"binarize={binarize!r} is not understood: use None, 'static', 'dynamic' or 'threshold'.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit={limit!r} must be a positive whole number of images (or None for all).")
+    seed = check_seed(seed)
     path = data_root(root).resolve()
     raw_u8, labels = _load_uint8(_DATASETS[key], str(path), split == "train", bool(download))
     if limit is not None:

@@ -32,7 +32,9 @@ from typing import Callable
 import torch
 from torch.distributions import Distribution, Independent, Normal
 
+from .config import check_seed
 from .likelihoods import decoder_distribution
+from .losses import check_unit_interval
 
 LogJoint = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Proposal = Callable[[torch.Tensor], Distribution]
@@ -42,6 +44,27 @@ def _check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ValueError(f"k={k!r} must be a positive whole number of importance samples (k=1 is the ELBO).")
     return k
+
+
+def _check_chunk(chunk) -> int | None:
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0):
+        raise ValueError(f"chunk={chunk!r} must be a positive whole number of samples drawn at a time (or None).")
+    return chunk
+
+
+def _check_images(x, name: str, labels=None) -> None:
+    """Images for a bound: a non-empty float tensor in [0, 1] (NaN refused), with one label per image if given."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty float tensor of images shaped (N, 1, 28, 28) or (N, 784).")
+    check_unit_interval(x, name)
+    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.ndim != 1
+                               or labels.shape[0] != x.shape[0]):
+        raise ValueError(f"labels must be a 1-D tensor with one label per image ({x.shape[0]}).")
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "encode") or not hasattr(model, "decode_logits"):
+        raise TypeError(f"model must be a course VAE (encode and decode_logits), got {type(model).__name__}.")
 
 
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -90,7 +113,7 @@ def importance_weighted_bound(log_joint: LogJoint, proposal: Proposal, x: torch.
         generator: makes the draw reproducible.
     """
     k = _check_k(k)
-    chunk = k if chunk is None else _check_k(chunk)
+    chunk = k if chunk is None else _check_chunk(chunk)
     q = proposal(x)
     pieces = []  # logsumexp of each chunk's log-weights, (B,) each
     for start in range(0, k, chunk):
@@ -149,13 +172,12 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | None = 
         generator: a seeded ``torch.Generator`` makes the result reproducible.
         likelihood, sigma: the decoder's distribution (see :func:`vae_course.likelihoods.decoder_distribution`).
     """
+    _check_model(model)
     k = _check_k(k)
+    _check_chunk(chunk)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size={batch_size!r} must be a positive whole number.")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError("x must be a non-empty float tensor of images shaped (N, 1, 28, 28) or (N, 784).")
-    if labels is not None and (labels.ndim != 1 or labels.shape[0] != x.shape[0]):
-        raise ValueError(f"labels must be 1-D with one label per image ({x.shape[0]}).")
+    _check_images(x, "x", labels)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -178,7 +200,10 @@ def model_log_weights(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | 
                       chunk: int | None = None, generator: torch.Generator | None = None,
                       likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0) -> torch.Tensor:
     """All ``k`` log importance weights ``log p(x, z_i) - log q(z_i|x)`` of one batch of images: ``(k, B)``."""
+    _check_model(model)
     k = _check_k(k)
+    _check_chunk(chunk)
+    _check_images(x, "x", labels)
     log_joint = vae_log_joint(model, labels, likelihood=likelihood, sigma=sigma)
     q = vae_proposal(model, labels)(x)
     c = chunk or max(1, min(k, 20_000 // x.shape[0]))
@@ -215,10 +240,12 @@ def iwae_curve(model, images: torch.Tensor, ks=(1, 10, 100, 1000), *, labels: to
     ks = tuple(ks)
     if not ks:
         raise ValueError("ks must name at least one k, e.g. ks=(1, 10, 100, 1000).")
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2 or len(images) == 0:
-        raise ValueError("images must be a non-empty float tensor shaped (N, 1, 28, 28) or (N, 784).")
+    _check_model(model)
+    _check_images(images, "images", labels)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive whole number.")
     big_k = max(_check_k(k) for k in ks)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -259,7 +286,7 @@ def estimate_log_likelihood(model, images: torch.Tensor, k: int = 1000, *, label
                             batch_size: int = 100, chunk: int | None = None, seed: int = 0,
                             likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0) -> LikelihoodEstimate:
     """The average of ``L_k`` over ``images`` (e.g. the whole test set) with its standard error over images."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     start = time.perf_counter()
     bounds = iwae_bound(model, images, k, labels=labels, batch_size=batch_size, chunk=chunk, generator=gen,
                         likelihood=likelihood, sigma=sigma).double()

@@ -17,7 +17,10 @@ References:
 """
 from __future__ import annotations
 
+import contextvars
 import math
+import numbers
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -25,6 +28,51 @@ import torch.nn.functional as F
 
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 _HALF = (torch.bfloat16, torch.float16)
+
+
+# Set by fit/evaluate/iwae_bound, which check their images once per call: the per-batch checks below are then skipped,
+# so that training keeps one host sync per step.
+_IMAGES_CHECKED = contextvars.ContextVar("vae_course_images_checked", default=False)
+
+
+def check_unit_interval(x: torch.Tensor, name: str = "images") -> None:
+    """Raise one clear ``ValueError`` unless every value of ``x`` lies in [0, 1] (one host sync per call).
+
+    NaN counts as outside: a NaN pixel would otherwise turn every reported loss into NaN without a word.
+    """
+    if x.numel() == 0:
+        return
+    lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()
+    if math.isnan(lo) or math.isnan(hi):
+        raise ValueError(f"{name} contain NaN values, and images must lie in [0, 1]: look for a division by zero "
+                         f"or a broken transform where they were made.")
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must lie in [0, 1] but range from {lo:.4g} to {hi:.4g}: divide uint8 by 255, "
+                         f"and don't use Normalize.")
+
+
+@contextmanager
+def images_checked():
+    """Inside this block the losses skip their per-call range check (the caller checked the images once)."""
+    token = _IMAGES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _IMAGES_CHECKED.reset(token)
+
+
+def check_sigma(sigma, name: str = "sigma") -> None:
+    """Raise one clear error unless ``sigma`` is a positive finite number or a float tensor of them."""
+    if isinstance(sigma, torch.Tensor):
+        if not sigma.is_floating_point():
+            raise TypeError(f"{name} must be a float number or tensor, got a tensor of dtype {sigma.dtype}.")
+        if sigma.numel() == 0 or not bool(torch.all(torch.isfinite(sigma.detach()) & (sigma.detach() > 0))):
+            raise ValueError(f"{name} must be positive and finite everywhere (it is the decoder's standard deviation).")
+        return
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"{name}={sigma!r} must be a positive number (or a tensor of them), e.g. {name}=1.0.")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"{name}={sigma!r} must be positive and finite (it is the decoder's standard deviation).")
 
 
 def _full(t: torch.Tensor) -> torch.Tensor:
@@ -63,10 +111,18 @@ def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def _flat_pair(logits: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if logits.shape[0] != x.shape[0] or logits[0].numel() != x[0].numel():
+def _flat_pair(logits: torch.Tensor, x: torch.Tensor, unit_range: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(logits, torch.Tensor) or not isinstance(x, torch.Tensor):
+        raise TypeError(f"the decoder output and the images x must both be torch tensors, got "
+                        f"{type(logits).__name__} and {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(f"the images x have dtype {x.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+    if logits.ndim == 0 or x.ndim == 0 or logits.shape[0] != x.shape[0] or logits.shape[0] == 0 \
+            or logits[0].numel() != x[0].numel():
         raise ValueError(f"decoder output {tuple(logits.shape)} and images {tuple(x.shape)} do not match: "
-                         f"they need the same batch size and the same number of pixels.")
+                         f"they need the same batch size (at least 1) and the same number of pixels.")
+    if unit_range and not _IMAGES_CHECKED.get():
+        check_unit_interval(x, "the images x")
     return _full(logits).reshape(logits.shape[0], -1), x.reshape(x.shape[0], -1)
 
 
@@ -76,13 +132,13 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     A true negative log-likelihood only for binary ``x``; on grey levels it is the reference script's BCE, which is
     not a density (notebook 07).
     """
-    logits, x = _flat_pair(logits, x)
+    logits, x = _flat_pair(logits, x, unit_range=True)
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
 
 
 def continuous_bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) under the continuous Bernoulli (a real density on [0, 1]): BCE minus its log normalizer."""
-    logits, x = _flat_pair(logits, x)
+    logits, x = _flat_pair(logits, x, unit_range=True)
     dist = torch.distributions.ContinuousBernoulli(logits=logits, validate_args=False)
     return -dist.log_prob(x).sum(dim=1)
 
@@ -94,9 +150,9 @@ def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, sigma: float | torch.Tenso
     ``sigma`` may be a float, a scalar tensor or a tensor broadcastable to the pixels (a learned sigma).
     """
     mean, x = _flat_pair(mean, x)
+    if not _IMAGES_CHECKED.get():  # fit and evaluate check sigma once per call
+        check_sigma(sigma)
     sigma = torch.as_tensor(sigma, dtype=mean.dtype, device=mean.device)
-    if torch.any(sigma <= 0):
-        raise ValueError("sigma must be positive.")
     var = sigma.pow(2)
     nll = 0.5 * (x - mean).pow(2) / var + torch.log(sigma) + 0.5 * math.log(2 * math.pi)
     return nll.expand_as(x).sum(dim=1)

@@ -13,7 +13,9 @@ kernel restart, and a checkpoint left over from a quick-mode run is never mistak
 """
 from __future__ import annotations
 
+import math
 import os
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -111,6 +113,48 @@ def train_reference(recipe: Recipe, train_images: torch.Tensor, test_images: tor
     return model.cpu().eval(), history
 
 
+def estimate_training_seconds(recipe: Recipe, n_test: int = 0, device=None) -> float:
+    """Roughly how long :func:`train_reference` takes here: a few timed training steps, scaled to the recipe.
+
+    Measured on a throw-away model (the real one is seeded afresh), so it costs a fraction of a second and changes
+    no result.
+    """
+    from .config import get_device
+    from .losses import model_elbo
+    from .train import autocast_dtype, make_adam
+
+    dev = get_device(device)
+    amp = autocast_dtype("auto", dev)
+    with torch.random.fork_rng(devices=[]):
+        model = VAE(784, recipe.hidden_dim, recipe.latent_dim).to(dev)
+        opt = make_adam(model.parameters(), recipe.lr)
+        x = torch.rand(recipe.batch_size, 784, device=dev)
+
+        def step():
+            with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                loss = model_elbo(model, x).total.float().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss.item()
+
+        step()  # warm-up
+        start = time.perf_counter()
+        for _ in range(3):
+            step()
+        per_step = (time.perf_counter() - start) / 3
+    steps = math.ceil(recipe.n_train / recipe.batch_size) * recipe.epochs
+    test_steps = math.ceil(n_test / recipe.batch_size) * recipe.epochs / 3  # evaluation: forward passes only
+    return per_step * (steps + test_steps)
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, 5 * round(seconds / 5))} seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def save_pretrained(model, history: History | None, recipe: Recipe, folder: str | os.PathLike | None = None) -> Path:
     """Save ``model`` with its history and recipe to :func:`checkpoint_path` ``(recipe.latent_dim, folder)``."""
     if getattr(model, "latent_dim", None) != recipe.latent_dim:
@@ -146,7 +190,7 @@ class Pretrained:
 
 def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = None,
                   test_images: torch.Tensor | None = None, epochs: int | None = None,
-                  folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = False,
+                  folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = True,
                   verbose: bool = True, device=None) -> Pretrained:
     """Load the reference VAE with ``latent_dim`` from its checkpoint, or train it (and save it) if that is not possible.
 
@@ -157,8 +201,8 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
         epochs: default 10 in full mode, 2 in quick mode.
         folder: where checkpoints live (default :func:`vae_course.config.checkpoint_dir`).
         retrain: train and overwrite even if a matching checkpoint exists.
-        progress: show fit's progress bar while training.
-        verbose: print one line saying what happened.
+        progress: show fit's progress bar (``tqdm.auto``: a widget in JupyterLab) while training.
+        verbose: print one line saying what happens (and, before training, roughly how long it takes).
 
     A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
     mismatched checkpoint is replaced by a freshly trained model.
@@ -189,7 +233,9 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
             why = ("there is no checkpoint yet" if not path.is_file() else
                    "the checkpoint was trained differently" if found is not None else "the checkpoint has no recipe")
     if verbose:
-        print(f"Training VAE {recipe.describe()} ({why}) ...", flush=True)
+        eta = _about(estimate_training_seconds(recipe, int(test_images.shape[0]), device))
+        print(f"Training VAE {recipe.describe()} ({why}): about {eta} here, then it is saved as {path.name} and "
+              f"reused next time ...", flush=True)
     model, history = train_reference(recipe, train_images, test_images, progress=progress, device=device)
     save_pretrained(model, history, recipe, folder)
     if verbose:

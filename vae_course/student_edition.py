@@ -12,8 +12,10 @@ markers, so that lecturers who use nbgrader can run it on these notebooks direct
         return 0.5 * (...)                                   # removed from the student edition
         ### END SOLUTION
 
-The student edition (:func:`student_notebook`) replaces every region by a stub that raises
-``NotImplementedError`` (indented like the ``### BEGIN SOLUTION`` line), drops every cell tagged ``answer`` (the
+The student edition (:func:`student_notebook`) replaces every region inside a function by a stub that raises
+``NotImplementedError`` (indented like the ``### BEGIN SOLUTION`` line); a region at the top level of a cell (the
+instructor's value of a prediction, after the learner's default such as ``my_prediction = None``) becomes a comment,
+so that the cell still runs. It drops every cell tagged ``answer`` (the
 instructor's answers to "check your understanding"), clears every output and the saved widget state, and starts
 with a cell that says what this edition is and how to check the work. It is built with nbformat, never by editing
 notebook JSON by hand.
@@ -27,6 +29,7 @@ from pathlib import Path
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ANSWER_TAG = "answer"
 STUB = "raise NotImplementedError(\"your code here\")"
+TOP_LEVEL_STUB = "# your answer here (replace the value above)"
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) SOLUTION[ \t]*$")
 
 INTRO = """**Student edition.** This is the course notebook with the exercise solutions taken out. Each exercise
@@ -56,7 +59,9 @@ def strip_solutions(source: str, *, where: str = "cell") -> str:
             if inside:
                 raise SolutionMarkerError(f"{where}, line {number}: a second {BEGIN} before {END}.")
             inside = True
-            out.append(f"{m['indent']}{STUB}")
+            # Inside a function: a stub that raises. At the top level (a prediction, a value to fill in): a comment,
+            # so that Run All still runs the cell and the default above the region stands.
+            out.append(f"{m['indent']}{STUB}" if m["indent"] else TOP_LEVEL_STUB)
         elif m:
             if not inside:
                 raise SolutionMarkerError(f"{where}, line {number}: {END} without {BEGIN}.")

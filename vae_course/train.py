@@ -14,21 +14,22 @@ What it does differently from the reference script's loop, and why:
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 
-from .config import get_device, isolated_rng
-from .losses import ELBOTerms, model_elbo
+from .config import check_seed, get_device, isolated_rng
+from .losses import LIKELIHOODS, ELBOTerms, check_sigma, check_unit_interval, images_checked, model_elbo
 from .objective import _free_bits_terms, kl_weight
 
 LossFn = Callable[..., ELBOTerms]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite; the model keeps its weights from before the bad step."""
+    """The loss or a gradient became NaN or infinite; the model keeps its weights from before the bad step."""
 
 
 @dataclass
@@ -68,16 +69,52 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
+def _number_at_least_0(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+    return float(value)
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "encode") or \
+            not hasattr(getattr(model, "config", None), "input_dim"):
+        raise TypeError(f"model must be a course VAE such as vae_course.models.VAE(), got {type(model).__name__}.")
+    if next(model.parameters(), None) is None:
+        raise TypeError(f"model ({type(model).__name__}) has no parameters to train or evaluate.")
+
+
+def _check_callable(name: str, value) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function (or None), got {type(value).__name__}.")
+
+
+def _check_objective(likelihood, sigma, loss_fn) -> None:
+    _check_callable("loss_fn", loss_fn)
+    if loss_fn is None and likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood={likelihood!r} is not known: use one of {', '.join(LIKELIHOODS)}.")
+    check_sigma(sigma)
+
+
 def _as_flat_images(images, name: str, model) -> torch.Tensor:
+    """``images`` flattened to ``(N, input_dim)``, after checking type, shape and that they lie in [0, 1]."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of images (e.g. from load_mnist), got {type(images).__name__}.")
     if not images.is_floating_point():
         raise TypeError(f"{name} has dtype {images.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
     input_dim = model.config.input_dim
-    if images.ndim < 2 or images[0].numel() != input_dim or images.shape[0] == 0:
+    if images.ndim < 2 or images.shape[0] == 0 or images[0].numel() != input_dim:
         raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (N, 1, 28, 28) or (N, {input_dim}) "
                          f"with N > 0.")
+    check_unit_interval(images, name)
     return images.reshape(images.shape[0], input_dim)
+
+
+def _as_terms(terms) -> ELBOTerms:
+    """A ``loss_fn``'s result as float32 :class:`ELBOTerms`, or one clear ``TypeError``."""
+    if not (isinstance(terms, tuple) and len(terms) == 3 and all(isinstance(t, torch.Tensor) for t in terms)):
+        raise TypeError(f"loss_fn must return ELBOTerms(recon, kl, total) of per-image tensors, got "
+                        f"{type(terms).__name__}.")
+    return ELBOTerms(*(t.float() for t in terms))
 
 
 def _check_labels(labels, images: torch.Tensor, name: str):
@@ -97,24 +134,34 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, *,
 
     The reparameterized sample uses its own seeded generator, so the same model gives the same figure every call.
     """
+    _check_model(model)
     _positive_int("batch_size", batch_size)
+    check_seed(seed)
+    _check_objective(likelihood, sigma, loss_fn)
     dev = get_device(device) if device is not None else next(model.parameters()).device
     flat = _as_flat_images(images, "images", model)
     labels = _check_labels(labels, flat, "labels")
+    return _evaluate(model, flat, labels, batch_size, likelihood, sigma, seed, dev, loss_fn)
+
+
+def _evaluate(model, flat, labels, batch_size, likelihood, sigma, seed, dev, loss_fn) -> dict[str, float]:
+    """:func:`evaluate` on checked, flat images."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(2, dtype=torch.float64)
-    with isolated_rng(seed, dev):
-        for i in range(0, flat.shape[0], batch_size):
-            xb = flat[i:i + batch_size].to(dev)
-            yb = None if labels is None else labels[i:i + batch_size].to(dev)
-            if loss_fn is not None:
-                terms = loss_fn(model, xb, yb)
-            else:
-                terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma)
-            sums[0] += terms.recon.double().sum().item()
-            sums[1] += terms.kl.double().sum().item()
-    model.train(was_training)
+    try:
+        with isolated_rng(seed, dev), images_checked():
+            for i in range(0, flat.shape[0], batch_size):
+                xb = flat[i:i + batch_size].to(dev)
+                yb = None if labels is None else labels[i:i + batch_size].to(dev)
+                if loss_fn is not None:
+                    terms = _as_terms(loss_fn(model, xb, yb))
+                else:
+                    terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma)
+                sums[0] += terms.recon.double().sum().item()
+                sums[1] += terms.kl.double().sum().item()
+    finally:
+        model.train(was_training)
     recon, kl = (sums / flat.shape[0]).tolist()
     return {"loss": recon + kl, "recon": recon, "kl": kl}
 
@@ -197,18 +244,28 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
             keeps everything in float32; ``"bf16"`` forces bfloat16 products. See :func:`autocast_dtype`.
 
     Raises:
-        TrainingDivergedError: the loss became NaN or infinite (the bad step is not applied).
+        TrainingDivergedError: the loss or a gradient became NaN or infinite (the bad step is not applied).
+        ValueError, TypeError: a bad argument, e.g. images outside [0, 1] (checked once per call).
     """
+    _check_model(model)
     _positive_int("epochs", epochs)
     _positive_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr={lr!r} must be a positive number, e.g. 1e-3.")
-    if not (isinstance(beta, (int, float)) and beta >= 0):
-        raise ValueError(f"beta={beta!r} must be a number >= 0.")
+    _number_at_least_0("beta", beta)
+    check_seed(seed)
     if binarize not in (None, "dynamic"):
         raise ValueError(f"binarize={binarize!r}: fit only knows None or 'dynamic' (use load_mnist for 'static').")
-    if kl_warmup_epochs < 0 or free_bits < 0:
-        raise ValueError("kl_warmup_epochs and free_bits must be >= 0.")
+    _number_at_least_0("kl_warmup_epochs", kl_warmup_epochs)
+    _number_at_least_0("free_bits", free_bits)
+    _check_objective(likelihood, sigma, loss_fn)
+    _check_callable("on_epoch_end", on_epoch_end)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer over model.parameters() (or None for Adam), "
+                        f"got {type(optimizer).__name__}.")
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"history must be the History that an earlier fit returned (or None), "
+                        f"got {type(history).__name__}.")
     dev = get_device(device)
     amp_dtype = autocast_dtype(precision, dev)
     train_flat = _as_flat_images(train_images, "train_images", model).to(dev)  # (N, 784)
@@ -226,74 +283,106 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = optimizer or make_adam(model.parameters(), lr)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    hint = f"lower the learning rate (lr={lr})" if optimizer is None else "lower your optimizer's learning rate"
     hist = history if history is not None else History()
     hist.precision = "fp32" if amp_dtype is None else "bf16-mixed"
+    hist.interrupted = False
     n = train_flat.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
     warmup_steps = kl_warmup_epochs * steps_per_epoch
+    per_epoch = ("train_loss", "train_recon", "train_kl", "beta", "epoch_seconds")
+    per_test = ("test_loss", "test_recon", "test_kl")
+    lengths = {k: len(getattr(hist, k)) for k in per_epoch + per_test}  # where this call's epochs start
+    finished = 0  # epochs of this call whose figures are all in hist
 
     from tqdm.auto import tqdm
 
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="batch", leave=True)
     step = 0
+    epoch = 1
     model.train()
     try:
-        for epoch in range(1, epochs + 1):
-            bar.set_description(f"epoch {epoch}/{epochs}")
-            model.train()  # evaluate() and on_epoch_end plots may have switched to eval mode
-            start = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(dev)
-            sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images
-            beta_sum = 0.0
-            for b in range(steps_per_epoch):
-                idx = perm[b * batch_size:(b + 1) * batch_size]
-                xb = train_flat[idx]  # (B, 784)
-                if binarize == "dynamic":
-                    xb = torch.bernoulli(xb)
-                yb = None if train_y is None else train_y[idx]
-                beta_now = kl_weight(step, warmup_steps, beta)  # linear KL warm-up (notebook 09)
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-                    if loss_fn is not None:
-                        terms = loss_fn(model, xb, yb)
-                    elif free_bits > 0:
-                        terms = _free_bits_terms(model, xb, yb, likelihood, sigma, beta_now, free_bits)
+        with images_checked():  # the images were checked once above: no per-batch range check in the losses
+            for epoch in range(1, epochs + 1):
+                bar.set_description(f"epoch {epoch}/{epochs}")
+                model.train()  # evaluate() and on_epoch_end plots may have switched to eval mode
+                start = time.perf_counter()
+                perm = torch.randperm(n, generator=gen).to(dev)
+                sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images
+                beta_sum = 0.0
+                for b in range(steps_per_epoch):
+                    idx = perm[b * batch_size:(b + 1) * batch_size]
+                    xb = train_flat[idx]  # (B, 784)
+                    if binarize == "dynamic":
+                        xb = torch.bernoulli(xb)
+                    yb = None if train_y is None else train_y[idx]
+                    beta_now = kl_weight(step, warmup_steps, beta)  # linear KL warm-up (notebook 09)
+                    with torch.autocast(dev.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                        if loss_fn is not None:
+                            terms = loss_fn(model, xb, yb)
+                        elif free_bits > 0:
+                            terms = _free_bits_terms(model, xb, yb, likelihood, sigma, beta_now, free_bits)
+                        else:
+                            terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma, beta=beta_now)
+                    terms = _as_terms(terms)
+                    loss = terms.total.mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    # One host sync per step: the loss and the sum of the gradient norms come back together, and the
+                    # step is applied only if both are finite.
+                    grads = [p.grad for p in params if p.grad is not None]
+                    if grads:
+                        health = torch.stack((loss.detach(), torch.stack(torch._foreach_norm(grads)).sum().to(loss.dtype)))
+                        loss_value, grad_sum = health.tolist()
                     else:
-                        terms = model_elbo(model, xb, yb, likelihood=likelihood, sigma=sigma, beta=beta_now)
-                terms = ELBOTerms(*(t.float() for t in terms))
-                loss = terms.total.mean()
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise TrainingDivergedError(
-                        f"the loss became {loss_value} at epoch {epoch}, batch {b + 1}: training stopped before "
-                        f"applying that step. Lower the learning rate (lr={lr}) or check that the images are in [0, 1].")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    sums += torch.stack((terms.recon.sum(), terms.kl.sum())).double()
-                beta_sum += beta_now
-                step += 1
-                bar.update(1)
-                if b % 20 == 0:
-                    bar.set_postfix(loss=f"{loss_value:.1f}", refresh=False)
-            recon, kl = (sums / n).tolist()
-            hist.train_recon.append(recon)
-            hist.train_kl.append(kl)
-            hist.train_loss.append(recon + kl)
-            hist.beta.append(beta_sum / steps_per_epoch)
-            if test_flat is not None:
-                ev = evaluate(model, test_flat, test_labels, likelihood=likelihood, sigma=sigma, seed=seed,
-                              device=dev, loss_fn=loss_fn)
-                hist.test_loss.append(ev["loss"])
-                hist.test_recon.append(ev["recon"])
-                hist.test_kl.append(ev["kl"])
-            hist.epoch_seconds.append(time.perf_counter() - start)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, hist)
+                        loss_value, grad_sum = loss.item(), 0.0
+                    if not (math.isfinite(loss_value) and math.isfinite(grad_sum)):
+                        opt.zero_grad(set_to_none=True)
+                        if not math.isfinite(loss_value):
+                            raise TrainingDivergedError(
+                                f"the loss became {loss_value} at epoch {epoch}, batch {b + 1}: training stopped "
+                                f"before applying that step, so the model keeps its last finite weights; {hint}.")
+                        raise TrainingDivergedError(
+                            f"a gradient became {grad_sum} at epoch {epoch}, batch {b + 1} although the loss was "
+                            f"finite ({loss_value:.6g}): training stopped before applying that step, so the model "
+                            f"keeps its last finite weights; {hint}, or look in the model or loss_fn for an operation "
+                            f"without a finite gradient, such as sqrt or log at 0.")
+                    opt.step()
+                    with torch.no_grad():
+                        sums += torch.stack((terms.recon.sum(), terms.kl.sum())).double()
+                    beta_sum += beta_now
+                    step += 1
+                    bar.update(1)
+                    if b % 20 == 0:
+                        bar.set_postfix(loss=f"{loss_value:.1f}", refresh=False)
+                recon, kl = (sums / n).tolist()
+                ev = None
+                if test_flat is not None:
+                    ev = _evaluate(model, test_flat, test_labels, 1000, likelihood, sigma, seed, dev, loss_fn)
+                # The epoch's figures go in together, after its evaluation: an interrupt never leaves half an epoch.
+                hist.train_recon.append(recon)
+                hist.train_kl.append(kl)
+                hist.train_loss.append(recon + kl)
+                hist.beta.append(beta_sum / steps_per_epoch)
+                if ev is not None:
+                    hist.test_loss.append(ev["loss"])
+                    hist.test_recon.append(ev["recon"])
+                    hist.test_kl.append(ev["kl"])
+                hist.epoch_seconds.append(time.perf_counter() - start)
+                finished = epoch
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, hist)
     except KeyboardInterrupt:
         hist.interrupted = True
-        print(f"Training interrupted during epoch {len(hist.train_loss) + 1}: returning the history of the "
-              f"{hist.epochs} finished epoch(s); the model keeps its latest weights.")
+        # Drop whatever the interrupt left of an unfinished epoch, so that every list holds the same epochs.
+        for key, length in lengths.items():
+            keep = length + (finished if key in per_epoch or test_flat is not None else 0)
+            del getattr(hist, key)[keep:]
+        where = f"after epoch {epoch}" if finished == epoch else f"during epoch {epoch}"
+        total = f"{hist.epochs} finished epoch(s)" + (f" ({finished} from this call)" if hist.epochs != finished else "")
+        print(f"Training interrupted {where} of {epochs}: returning the history of the {total}; the model keeps its "
+              f"latest weights.")
     finally:
         bar.close()
         model.eval()

@@ -50,12 +50,12 @@ HARNESS_CELLS = [
 ]
 
 
-def write_harness_notebook(folder: Path) -> Path:
+def write_harness_notebook(folder: Path, cells=HARNESS_CELLS, name: str = "_browser_harness.ipynb") -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     # execution counts as if stored by a previous run, so the test also covers clearing them before Run All
-    nb.cells = [nbformat.v4.new_code_cell(src, execution_count=i) for i, src in enumerate(HARNESS_CELLS, 1)]
-    path = folder / "_browser_harness.ipynb"
+    nb.cells = [nbformat.v4.new_code_cell(src, execution_count=i) for i, src in enumerate(cells, 1)]
+    path = folder / name
     nbformat.write(nb, path)
     return path
 
@@ -90,6 +90,35 @@ def menu(page, top: str, item: str) -> None:
     page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
 
 
+RAISED_JS = """(panel) => {
+    // JupyterLab 4 renders a traceback as stderr output, not as application/vnd.jupyter.error: look for both.
+    const cells = document.querySelectorAll(panel + ' .jp-Notebook .jp-Cell');
+    const errorLine = /^[A-Za-z_][\\w.]*(Error|Exception|Interrupt|Exit)\\b/;
+    for (let i = 0; i < cells.length; i++) {
+        for (const out of cells[i].querySelectorAll('.jp-OutputArea-output')) {
+            const mime = out.getAttribute('data-mime-type') || '';
+            const text = (out.innerText || '').trim();
+            const lines = text.split('\\n').map(l => l.trim()).filter(l => l);
+            const last = lines.length ? lines[lines.length - 1] : '';
+            if (mime === 'application/vnd.jupyter.error' ||
+                (mime === 'application/vnd.jupyter.stderr' &&
+                 (text.includes('Traceback (most recent call last)') || errorLine.test(last)))) {
+                return {index: i, count: cells.length, last: last};
+            }
+        }
+    }
+    return null;
+}"""
+
+
+def raised_cell(page) -> str | None:
+    """``"cell N (of M) raised <its last traceback line>"`` for the first cell whose output shows an exception."""
+    found = page.evaluate(RAISED_JS, PANEL)
+    if not found:
+        return None
+    return f"cell {found['index'] + 1} (of {found['count']}, markdown cells counted) raised {found['last']}"
+
+
 def run_all_cells(page, server, path: Path) -> None:
     """Run > Run All Cells from the menu bar, then wait until every code cell has run and the kernel is idle.
 
@@ -114,17 +143,17 @@ def run_all_cells(page, server, path: Path) -> None:
         pending = [p for p in texts if "*" in p]
         if len(done) >= n_code and not pending and server.kernel_state(path.name) == "idle":
             break
-        errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
-        if errors.count():
-            pytest.fail(f"{path.name}: a cell raised while running all cells:\n{errors.first.inner_text()[-2000:]}")
+        raised = raised_cell(page)
+        if raised:  # Run All stops at a cell that raised: say which, instead of waiting for the timeout
+            pytest.fail(f"{path.name}: {raised}")
         if time.monotonic() > deadline:
             pytest.fail(f"{path.name}: Run All Cells did not finish in {RUN_ALL_TIMEOUT_S} s ({len(done)} of "
                         f"{n_code} code cells ran, {len(pending)} pending); JupyterLab log tail:\n"
                         f"{server.log_tail()}")
         time.sleep(0.5)
-    errors = page.locator(f'{PANEL} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]')
-    if errors.count():
-        pytest.fail(f"{path.name}: a cell raised while running all cells:\n{errors.first.inner_text()[-2000:]}")
+    raised = raised_cell(page)
+    if raised:
+        pytest.fail(f"{path.name}: {raised}")
 
 
 def explorer_image(page, name: str):
@@ -218,6 +247,17 @@ def test_harness_slider_updates_image(lab_server, lab_page, announce):
     """Self-check of the harness and of widget rendering: a FloatSlider driving an Image via observe."""
     path = write_harness_notebook(lab_server.root)
     drive_explorer(lab_page, lab_server, path, "harness.png", announce)
+
+
+def test_harness_reports_the_cell_that_raised(lab_server, lab_page):
+    """A cell that raises is reported as "cell N raised ..." at once, not as a Run All timeout."""
+    cells = ["x = 1", "raise ValueError('boom from the harness')", "y = 2"]
+    path = write_harness_notebook(lab_server.root, cells, "_browser_raises.ipynb")
+    open_notebook(lab_page, lab_server, path)
+    start = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match=r"cell 2 \(of 3.*\) raised ValueError: boom from the harness"):
+        run_all_cells(lab_page, lab_server, path)
+    assert time.monotonic() - start < RUN_ALL_TIMEOUT_S / 2, "the raised cell was only seen at the timeout"
 
 
 def test_latent_explorer_keyboard(lab_server, lab_page, announce):

@@ -27,3 +27,12 @@ def test_interpolation_explorer_endpoints(model, data):
     assert torch.equal(it.z, it.z1) and torch.allclose(it.z1, mu[7]) and it.image.value != before
     it.end.value = 9
     assert torch.allclose(it.z, mu[9])
+
+
+# --- issue 13: a NaN slider value snaps back to the last finite one --------------------------------------------------
+def test_a_nan_t_snaps_back_to_the_last_finite_one(model):
+    inter = interpolation_explorer(model, torch.rand(4, 1, 28, 28))
+    inter.t.value = 0.5
+    shown = inter.image.value
+    inter.t.value = float("nan")
+    assert inter.t.value == 0.5 and inter.image.value == shown

@@ -104,3 +104,17 @@ def test_explorer_rejects_nan_coordinates():
     with pytest.raises(ValueError, match="finite"):
         ex.set_coords([float("nan"), 0.0])
     ex.close()
+
+
+# --- issue 13: a NaN slider value snaps back to the last finite one --------------------------------------------------
+def test_a_nan_slider_value_snaps_back_to_the_last_finite_one():
+    ex = latent_explorer(VAE())
+    ex.sliders[0].value = 1.0
+    shown = ex.image.value
+    ex.sliders[0].value = float("nan")
+    assert ex.sliders[0].value == 1.0 and ex.image.value == shown and torch.isfinite(ex.z).all()
+
+
+def test_the_explorer_checks_its_scale():
+    with pytest.raises(ValueError, match="^scale=0 "):
+        latent_explorer(VAE(), scale=0)

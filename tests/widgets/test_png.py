@@ -62,3 +62,10 @@ def test_digit_png_accepts_a_flat_image_and_rejects_two():
     assert digit_png(torch.rand(784))[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="ONE image"):
         digit_png(torch.rand(2, 28, 28))
+
+
+# --- issue 13: digit_png's scale is checked ------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [0, -1, 2.5, "7", True, 10**6])
+def test_digit_png_checks_its_scale(scale):
+    with pytest.raises(ValueError, match="^scale="):
+        digit_png(torch.rand(28, 28), scale)

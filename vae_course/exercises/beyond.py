@@ -1,16 +1,29 @@
-"""The checkers of the beyond-the-basics part, notebooks 07-10: likelihoods, the importance-weighted bound, the KL
-warm-up schedule, active units and conditioning on a one-hot label.
+"""The exercises of the beyond-the-basics part, notebooks 07-10: likelihoods, the importance-weighted bound, the KL
+warm-up schedule, active units and conditioning on a one-hot label. (The exercises that work on a whole model, the
+log-weights, free bits and the CVAE's forward pass, are in :mod:`.beyond_models`.)
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
-from .core import CheckResult, compare, random_cases
+from .core import CheckResult, Exercise, compare, random_cases
 
 
 # --- Notebook 07: likelihoods ---
+def _cb_reference(lam):
+    from ..likelihoods import cb_log_normalizer
+
+    return cb_log_normalizer(lam)
+
+
+def _sigma_reference(mean, x):
+    from ..likelihoods import optimal_gaussian_sigma
+
+    return optimal_gaussian_sigma(mean, x)
+
 
 def check_cb_log_normalizer(student_fn: Callable) -> CheckResult:
     """Notebook 07, exercise 1: ``cb_log_norm(lam)`` = log C(lam) of the continuous Bernoulli, elementwise."""
@@ -29,10 +42,12 @@ def check_cb_log_normalizer(student_fn: Callable) -> CheckResult:
         ("a (2, 3) tensor", (torch.tensor([[0.02, 0.2, 0.4], [0.6, 0.8, 0.98]], dtype=torch.float64),), {}),
     ]
     cases += random_cases(make, 4, seed=70)
-    return compare(student_fn, cb_log_normalizer, cases, name="cb_log_norm",
-                   hint="with t = 1 - 2 lam, log C = log(2 * torch.atanh(t) / t); take the ratio before the log "
-                        "(numerator and denominator are both negative for lam > 1/2), and keep the input's shape.",
-                   atol=1e-6, rtol=1e-6)
+    diagnoses = [
+        ("You might be missing the factor 2 of the normalizer (every value is off by log 2).",
+         lambda lam: cb_log_normalizer(lam) - math.log(2)),
+        ("Is that C itself? The exercise asks for its log.", lambda lam: cb_log_normalizer(lam).exp()),
+    ]
+    return compare(student_fn, _cb_reference, cases, name="cb_log_norm", diagnoses=diagnoses)
 
 
 def check_optimal_sigma(student_fn: Callable) -> CheckResult:
@@ -49,13 +64,21 @@ def check_optimal_sigma(student_fn: Callable) -> CheckResult:
          (torch.zeros(1, 784), torch.cat([torch.ones(1, 392), torch.zeros(1, 392)], dim=1)), {}),
     ]
     cases += random_cases(make, 4, seed=71)
-    return compare(student_fn, optimal_gaussian_sigma, cases, name="best_sigma",
-                   hint="sigma*^2 = ||x - mean||^2 / D, one value per image: (x - mean).pow(2).mean(dim=1).sqrt(), "
-                        "shape (B,).",
-                   atol=1e-5, rtol=1e-4)
+    diagnoses = [
+        ("Did you return the variance where the standard deviation belongs?",
+         lambda mean, x: optimal_gaussian_sigma(mean, x) ** 2),
+        ("You might be summing the squared errors over the pixels where the optimum averages them.",
+         lambda mean, x: optimal_gaussian_sigma(mean, x) * math.sqrt(x.shape[1])),
+    ]
+    return compare(student_fn, _sigma_reference, cases, name="best_sigma", diagnoses=diagnoses)
 
 
 # --- Notebook 08: the importance-weighted bound ---
+def _iwae_reference(log_w):
+    from ..iwae import iwae_from_log_weights
+
+    return iwae_from_log_weights(log_w)
+
 
 def check_iwae_estimate(student_fn: Callable) -> CheckResult:
     """Notebook 08: ``iwae_estimate(log_w)``: (k, B) log-weights -> (B,) log of the mean weight, computed stably."""
@@ -73,13 +96,21 @@ def check_iwae_estimate(student_fn: Callable) -> CheckResult:
          (torch.tensor([[-1000.0, -2000.0], [-1001.0, -2000.5]], dtype=torch.float64),), {}),
     ]
     cases += random_cases(make, 4, seed=80)
-    return compare(student_fn, iwae_from_log_weights, cases, name="iwae_estimate",
-                   hint="log (1/k) sum_i exp(log_w_i) = torch.logsumexp(log_w, dim=0) - math.log(k); never call "
-                        "exp() on the log-weights directly (exp(-1000) is 0.0, and log(0) is -inf).",
-                   atol=1e-6, rtol=1e-6)
+    diagnoses = [
+        ("You might be missing the 1/k of the average: your value is the log of the sum of the weights.",
+         lambda log_w: torch.logsumexp(log_w, 0)),
+        ("You averaged the log-weights: that is the ELBO estimate. The bound averages the weights themselves, "
+         "then takes the log.", lambda log_w: log_w.mean(0)),
+    ]
+    return compare(student_fn, _iwae_reference, cases, name="iwae_estimate", diagnoses=diagnoses)
 
 
 # --- Notebooks 09-10: the KL warm-up schedule, active units, conditioning on a one-hot label ---
+def _kl_weight_reference(step, warmup_steps, beta=1.0):
+    from ..objective import kl_weight
+
+    return kl_weight(step, warmup_steps, beta)
+
 def check_kl_weight(student_fn: Callable) -> CheckResult:
     """Notebook 09: ``kl_weight(step, warmup_steps, beta)``, the linear KL warm-up; compared with
     :func:`vae_course.objective.kl_weight` (including no warm-up, ``warmup_steps == 0``, and steps past the end)."""
@@ -95,9 +126,15 @@ def check_kl_weight(student_fn: Callable) -> CheckResult:
              ("beta = 4, a quarter of the way", (25, 100, 4.0), {}), ("no warm-up", (10, 0, 4.0), {}),
              ("fractional warm-up length", (3, 7.5, 2.0), {})]
     cases += random_cases(make, 5, seed=91)
-    return compare(student_fn, kl_weight, cases, name="kl_weight", atol=1e-9, rtol=1e-9,
-                   hint="return beta * min(1, step / warmup_steps); when warmup_steps == 0 there is no warm-up, "
-                        "so return beta (and never divide by zero).")
+    diagnoses = [
+        ("Your weight keeps growing after the warm-up: it should stay at beta once the warm-up is over.",
+         lambda step, warm, beta: beta * step / warm),
+        ("You might be ignoring beta: the weight ramps up to beta, not to 1.",
+         lambda step, warm, beta: kl_weight(step, warm, 1.0)),
+        ("Your ramp seems to start one step late or early: at step 0 the weight is 0.",
+         lambda step, warm, beta: beta * min(1.0, (step + 1) / warm)),
+    ]
+    return compare(student_fn, _kl_weight_reference, cases, name="kl_weight", diagnoses=diagnoses)
 
 
 def _active_units_reference(mu, threshold=0.01):
@@ -129,9 +166,16 @@ def check_active_units(student_fn: Callable) -> CheckResult:
              ("means shifted away from 0 (a variance ignores the shift)", (means(gen, [0.01, 0.5], shift=3.0),), {}),
              ("a larger threshold", (means(gen, [0.5, 0.2, 1.0]),), {"threshold": 0.1})]
     cases += random_cases(make, 4, seed=93)
-    return compare(student_fn, _active_units_reference, cases, name="active_units_from_means",
-                   hint="A_u is the variance over the images (dim=0) of column u of mu, i.e. mu.var(dim=0); count the "
-                        "columns whose variance is above threshold and return a Python int.")
+    diagnoses = [
+        ("You might be measuring the mean square of each unit rather than its variance: a unit whose mean is "
+         "shifted away from 0 but never changes is not active.",
+         lambda mu, threshold=0.01: int((mu.pow(2).mean(0) > threshold).sum())),
+        ("Did you use the standard deviation where the variance belongs?",
+         lambda mu, threshold=0.01: int((mu.std(0) > threshold).sum())),
+        ("You might be counting the inactive units (below the threshold) instead of the active ones.",
+         lambda mu, threshold=0.01: int((mu.var(0) <= threshold).sum())),
+    ]
+    return compare(student_fn, _active_units_reference, cases, name="active_units_from_means", diagnoses=diagnoses)
 
 
 def _condition_reference(v, y, num_classes=10):
@@ -154,6 +198,48 @@ def check_condition_on_label(student_fn: Callable) -> CheckResult:
                                                                        .manual_seed(94)), torch.tensor([3, 3])), {}),
              ("three classes only", (torch.ones(2, 4), torch.tensor([2, 0])), {"num_classes": 3})]
     cases += random_cases(make, 4, seed=95)
-    return compare(student_fn, _condition_reference, cases, name="condition_on_label",
-                   hint="flatten v to (B, K) with v.reshape(len(v), -1), build the one-hot rows with "
-                        "torch.nn.functional.one_hot(y, num_classes).float(), and torch.cat them along dim=1.")
+    diagnoses = [
+        ("The label code seems to come first: the CVAE appends it after the rows of v.",
+         lambda v, y, num_classes=10: _condition_reference(v, y, num_classes).roll(num_classes, dims=1)),
+        ("You might be appending the label itself as one number: it goes in as a one-hot code of num_classes "
+         "entries.", lambda v, y, num_classes=10: torch.cat([v.reshape(len(v), -1), y[:, None].float()], 1)),
+    ]
+    return compare(student_fn, _condition_reference, cases, name="condition_on_label", diagnoses=diagnoses)
+
+
+EXERCISES = (
+    Exercise("cb_log_norm", check_cb_log_normalizer, _cb_reference, (
+        "The continuous Bernoulli's normalizer C(lam) makes lam^x (1 - lam)^(1 - x) integrate to 1 over [0, 1]; "
+        "it has a closed form in terms of atanh, and the answer is its log, elementwise.",
+        "With t = 1 - 2 lam, C is a ratio whose numerator and denominator change sign together at lam = 1/2. Form "
+        "the (positive) ratio first and take the log of it, not the difference of two logs; keep the input's shape.",
+        "`torch.log(2 * torch.atanh(1 - 2 * lam) / (1 - 2 * lam))`."), "07"),
+    Exercise("best_sigma", check_optimal_sigma, _sigma_reference, (
+        "For a fixed mean, -log N(x; mean, sigma^2 I) trades the squared error against log sigma; the best "
+        "sigma matches the typical error per pixel, one value per image.",
+        "Set the derivative with respect to sigma to zero: the optimal variance is the squared residual averaged "
+        "over the D pixels of each image. Return sigma, not its square, shape (B,).",
+        "`(x - mean).pow(2).mean(dim=1).sqrt()`."), "07"),
+    Exercise("iwae_estimate", check_iwae_estimate, _iwae_reference, (
+        "The bound is the log of the average importance weight, computed from the log-weights without ever "
+        "leaving log space (the weights themselves underflow to 0).",
+        "The log of a sum of exponentials is a logsumexp over the k samples (dim 0); dividing the sum by k to "
+        "average it subtracts log k in log space.",
+        "`torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])`."), "08"),
+    Exercise("kl_weight", check_kl_weight, _kl_weight_reference, (
+        "The KL weight grows linearly from 0 at step 0 to beta at the end of the warm-up, and then stays at beta.",
+        "The fraction of the warm-up done is step / warmup_steps, capped at 1; with warmup_steps == 0 there is no "
+        "warm-up, so the weight is beta from the start (never divide by zero).",
+        "`beta * min(1.0, step / warmup_steps)`, and `beta` when `warmup_steps == 0`."), "09"),
+    Exercise("active_units_from_means", check_active_units, _active_units_reference, (
+        "A unit is active when its posterior mean changes with the input: measure how much column u of mu varies "
+        "over the images.",
+        "Take the variance over the images (dim 0) of each column (a variance ignores a common shift), compare it "
+        "with the threshold, and count the columns above it as a Python int.",
+        "`int((mu.var(dim=0) > threshold).sum())`."), "09"),
+    Exercise("condition_on_label", check_condition_on_label, _condition_reference, (
+        "The CVAE gives the label to a network by appending its one-hot code to the network's input.",
+        "Flatten v to (B, K); turn each label into a row of num_classes zeros with a 1 at the label (as floats); "
+        "join the two along the feature axis, v first.",
+        "`torch.cat([v.reshape(len(v), -1), F.one_hot(y, num_classes).float()], dim=1)`."), "10"),
+)

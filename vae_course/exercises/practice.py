@@ -1,5 +1,5 @@
-"""The checkers of the practice part, notebooks 05-06: the VAE loss (BCE + KL from logits) and a straight path
-through latent space.
+"""The exercises of the practice part, notebooks 05-06: the VAE loss (BCE + KL from logits) and a straight path
+through latent space. (Notebook 05's VAE module and training step are in :mod:`.practice_models`.)
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 
-from .core import CheckResult, compare, random_cases
+from .core import CheckResult, Exercise, compare, random_cases
 
 
 # --- Notebook 05: the VAE loss, reference style (BCE + KL), from decoder logits ---
@@ -52,13 +52,43 @@ def check_vae_loss(student_fn: Callable, reduction: str = "sum") -> CheckResult:
         ("confident logits (+-30) with some wrong pixels", (sure, flip, torch.zeros(3, 2), torch.zeros(3, 2)), {}),
     ]
     cases += random_cases(make, 4, seed=55)
-    shape = "one number for the whole batch (sum over images)" if reduction == "sum" else "one value per image, (B,)"
-    return compare(student_fn, reference, cases, name="vae_loss",
-                   hint=f"flatten x to (B, 784); BCE = F.binary_cross_entropy_with_logits(logits, x, "
-                        f"reduction='none').sum(1) (stable for large logits: sigmoid then log saturates at 1.0 and "
-                        f"torch clamps log(0) to -100); KL = -0.5 * (1 + logvar - mu^2 - logvar.exp()).sum(1); "
-                        f"return {shape}.",
-                   atol=1e-3, rtol=1e-4)
+    diagnoses = [
+        ("Your loss is one value per image: here it is one number for the whole batch (sum over the images).",
+         lambda logits, x, mu, lv: _vae_loss_reference(logits, x, mu, lv, "none")),
+        ("Your BCE seems to go through sigmoid probabilities: for confident logits they round to exactly 0 or 1 "
+         "and torch clamps the log at -100. Compute the BCE from the logits themselves.",
+         lambda logits, x, mu, lv: _through_probabilities(logits, x, mu, lv, reduction)),
+        ("You might be averaging the BCE over the pixels (or the images) where the loss sums them.",
+         lambda logits, x, mu, lv: _mean_bce(logits, x, mu, lv, reduction)),
+        ("The KL term seems to be missing: the loss is the reconstruction term plus the KL.",
+         lambda logits, x, mu, lv: _vae_loss_reference(logits, x, mu, lv, reduction) - _kl(mu, lv, reduction)),
+        ("The KL term seems to have the wrong sign: the loss adds it.",
+         lambda logits, x, mu, lv: _vae_loss_reference(logits, x, mu, lv, reduction) - 2 * _kl(mu, lv, reduction)),
+    ]
+    return compare(student_fn, reference, cases, name="vae_loss", diagnoses=diagnoses)
+
+
+def _kl(mu, logvar, reduction):
+    from ..losses import gaussian_kl
+
+    kl = gaussian_kl(mu, logvar)
+    return kl.sum() if reduction == "sum" else kl
+
+
+def _through_probabilities(logits, x, mu, logvar, reduction):
+    import torch.nn.functional as F
+
+    probs, flat = torch.sigmoid(logits.reshape(len(logits), -1)), x.reshape(len(x), -1)
+    bce = F.binary_cross_entropy(probs, flat, reduction="none").sum(1)
+    return (bce.sum() if reduction == "sum" else bce) + _kl(mu, logvar, reduction)
+
+
+def _mean_bce(logits, x, mu, logvar, reduction):
+    import torch.nn.functional as F
+
+    bce = F.binary_cross_entropy_with_logits(logits.reshape(len(logits), -1), x.reshape(len(x), -1),
+                                             reduction="none").mean(1)
+    return (bce.mean() if reduction == "sum" else bce) + _kl(mu, logvar, reduction)
 
 
 # --- Notebook 06: a straight path through latent space ---
@@ -82,6 +112,27 @@ def check_interpolation_path(student_fn: Callable) -> CheckResult:
              ("5 steps from (0, 0) to (1, -2)", (t([0.0, 0.0]), t([1.0, -2.0]), 5), {}),
              ("3 steps in 4-D", (t([1.0, 2.0, 3.0, 4.0]), t([-1.0, 0.0, 3.0, 8.0]), 3), {})]
     cases += random_cases(make, 4, seed=66)
-    return compare(student_fn, _interpolation_path_reference, cases, name="interpolation_path",
-                   hint="t = torch.linspace(0, 1, steps) gives steps values with both ends; stack (1 - t_i) * z0 + "
-                        "t_i * z1 into a (steps, D) tensor, e.g. z0 + t[:, None] * (z1 - z0).")
+    diagnoses = [
+        ("Your path stops one step short of z1: both endpoints belong to it.",
+         lambda z0, z1, steps: z0 + torch.linspace(0, 1, steps + 1, dtype=z0.dtype)[:-1, None] * (z1 - z0)),
+        ("Your path seems to run backwards, from z1 to z0.",
+         lambda z0, z1, steps: _interpolation_path_reference(z1, z0, steps)),
+    ]
+    return compare(student_fn, _interpolation_path_reference, cases, name="interpolation_path", diagnoses=diagnoses)
+
+
+EXERCISES = (
+    Exercise("vae_loss", check_vae_loss, _vae_loss_reference, (
+        "The loss is the negative ELBO of the batch: how badly the decoder reconstructs x (a binary "
+        "cross-entropy) plus how far q(z|x) is from the prior (a KL), summed over the batch as in the reference "
+        "script.",
+        "Flatten x to (B, 784). Compute the cross-entropy from the logits directly (stable for large logits), "
+        "summed over pixels and images; add the Gaussian KL summed over the latent dimensions and images.",
+        "`F.binary_cross_entropy_with_logits(logits, x.reshape(len(x), -1), reduction='sum')` plus "
+        "`-0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())`."), "05"),
+    Exercise("interpolation_path", check_interpolation_path, _interpolation_path_reference, (
+        "The points of the straight segment from z0 to z1 are z0 + t (z1 - z0) for t running from 0 to 1.",
+        "Make `steps` evenly spaced values of t that include both ends, and broadcast them against the (D,) "
+        "vectors to get a (steps, D) tensor, one code per row.",
+        "`t = torch.linspace(0, 1, steps)` and `z0 + t[:, None] * (z1 - z0)`."), "06"),
+)

@@ -50,6 +50,19 @@ def _check_plane(plane: Plane, latent_dim: int, need2: bool = False) -> Plane:
     return plane
 
 
+def _snapped_back(change) -> bool:
+    """If a slider was given NaN (or +-inf), put it back to its last finite value and return True.
+
+    A NaN code would decode to a NaN image; the browser never sends one, but ``slider.value = x / 0`` can.
+    """
+    new = change["new"]
+    if not isinstance(new, float) or math.isfinite(new):
+        return False
+    old = change["old"]
+    change["owner"].value = old if isinstance(old, (int, float)) and math.isfinite(old) else 0.0
+    return True
+
+
 def _snap(value: float, slider) -> float:
     """``value`` clamped to the slider's range and rounded to its step grid ``min + k * step`` (as the browser does)."""
     v = min(max(float(value), slider.min), slider.max)

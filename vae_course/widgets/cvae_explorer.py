@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from .base import _View
+from .base import _View, _snapped_back
 from .png import DIGIT_SCALE, digit_png
 
 
@@ -75,7 +75,8 @@ class CVAEExplorer(_View):
         self.timings.append(time.perf_counter() - start)
 
     def _on_change(self, change) -> None:
-        self.update()
+        if not _snapped_back(change):  # a NaN style value goes back to the last finite one, which redraws
+            self.update()
 
 
 def cvae_explorer(model, **kwargs) -> CVAEExplorer:

@@ -10,7 +10,7 @@ import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means, sigma_ellipse
 from .base import _View, _check_images_labels, _check_limit, _check_plane
-from .png import ScatterCanvas, digit_png
+from .png import ScatterCanvas, _check_scale, digit_png
 
 
 class DigitEncoder(_View):
@@ -42,7 +42,7 @@ class DigitEncoder(_View):
         n = images.shape[0]
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
             raise ValueError(f"index={index!r} must be a whole number between 0 and {n - 1}.")
-        self.images, self.labels, self.scale = images, labels, int(scale)
+        self.images, self.labels, self.scale = images, labels, _check_scale(scale)
         self.mus, self.logvars = encode_means(model, images)  # (N, D) each
         coords = self.plane.project(self.mus)  # (N, 2)
         names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")

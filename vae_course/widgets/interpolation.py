@@ -9,8 +9,8 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means, interpolate
-from .base import _View, _check_images_labels, _check_limit, _check_plane
-from .png import ScatterCanvas, digit_png
+from .base import _View, _check_images_labels, _check_limit, _check_plane, _snapped_back
+from .png import ScatterCanvas, _check_scale, digit_png
 
 
 class InterpolationExplorer(_View):
@@ -38,7 +38,7 @@ class InterpolationExplorer(_View):
         d = model.latent_dim
         self.plane = _check_plane(plane, d, need2=True) if plane is not None else (axis_plane(2) if d == 2 else None)
         self.limit = _check_limit(limit)
-        self.images, self.labels, self.scale = images, labels, int(scale)
+        self.images, self.labels, self.scale = images, labels, _check_scale(scale)
         self.mus, _ = encode_means(model, images)  # (N, D)
         self.canvas = None
         if self.plane is not None:
@@ -58,7 +58,7 @@ class InterpolationExplorer(_View):
         self.scatter = None if self.canvas is None else W.Image(format="png", width=self.canvas.width,
                                                                   height=self.canvas.height)
         self.scatter_view = None if self.canvas is None else self.canvas.layered_widget(self.scatter)
-        self.t.observe(lambda change: self.refresh(), names="value")
+        self.t.observe(lambda change: _snapped_back(change) or self.refresh(), names="value")
         self.start.observe(lambda change: self._endpoints_changed(), names="value")
         self.end.observe(lambda change: self._endpoints_changed(), names="value")
         row = [W.VBox([W.HTML("<b>A</b>"), self.image_a]),

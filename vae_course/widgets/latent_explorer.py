@@ -13,8 +13,8 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means
-from .base import _View, _check_images_labels, _check_limit, _check_plane, _snap
-from .png import DIGIT_SCALE, ScatterCanvas, digit_png
+from .base import _View, _check_images_labels, _check_limit, _check_plane, _snap, _snapped_back
+from .png import DIGIT_SCALE, ScatterCanvas, _check_scale, digit_png
 
 
 class LatentExplorer(_View):
@@ -48,7 +48,7 @@ class LatentExplorer(_View):
             names = [f"z{i + 1}" for i in range(k)] if plane is None else [f"c{i + 1}" for i in range(k)]
         if len(names) != k:
             raise ValueError(f"names has {len(names)} entries for {k} sliders.")
-        self.scale = int(scale)
+        self.scale = _check_scale(scale)
         self._device = next(model.parameters()).device
         self._origin = self.plane.origin.float().to(self._device)  # (D,)
         self._basis = self.plane.basis.float().to(self._device)  # (k, D)
@@ -135,6 +135,8 @@ class LatentExplorer(_View):
 
     # -- drawing
     def _on_change(self, change) -> None:
+        if _snapped_back(change):
+            return  # the slider was set back to its last finite value, which redraws
         if not self._hold:
             self.refresh()
 

@@ -29,10 +29,22 @@ _CLEAR, _BLACK, _RED, _WHITE, _BLUE = 0, 1, 2, 3, 4
 _PALETTE = [0, 0, 0, 0, 0, 0, 214, 39, 40, 255, 255, 255, 31, 119, 180]
 
 
+MAX_SCALE = 32  # 28 px -> 896 px
+
+
+def _check_scale(scale) -> int:
+    """``scale`` if it is a whole number from 1 to ``MAX_SCALE``, else one clear ``ValueError``."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale={scale!r} must be a whole number from 1 to {MAX_SCALE} (how many times larger the "
+                         f"28-pixel digit is drawn).")
+    return scale
+
+
 def digit_png(image: torch.Tensor, scale: int = DIGIT_SCALE) -> bytes:
     """One image ``(28, 28)``, ``(1, 28, 28)`` or ``(1, 1, 28, 28)`` with values in [0, 1] -> PNG bytes, ``scale`` x larger."""
     from PIL import Image
 
+    _check_scale(scale)
     if isinstance(image, torch.Tensor) and image.numel() == 784:
         image = image.reshape(28, 28)  # a flat (784,) image, as (N, 784) datasets give
     if not isinstance(image, torch.Tensor) or image.ndim < 2 or image.numel() != image.shape[-2] * image.shape[-1]:
