@@ -1,46 +1,7 @@
-"""Shared fixtures (small real MNIST slices from $VAE_COURSE_DATA, ../shared/data in CI), quick mode by default,
-and a hint when a notebook that git shows as modified fails under nbval."""
-import os
-import subprocess
-from pathlib import Path
-
+"""Shared fixtures: small real MNIST slices from $VAE_COURSE_DATA (../shared/data in CI). Quick mode by default, the
+data folder and the autosave hint are set in the repository's top-level conftest.py, which pytest loads first."""
 import pytest
 import torch
-
-# Plain `pytest` is the quick check (about 2 minutes); `VAE_COURSE_QUICK=0 pytest` is the full one. Set at import
-# time, before nbval starts any kernel: the kernels inherit this environment.
-os.environ.setdefault("VAE_COURSE_QUICK", "1")
-
-_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-if "VAE_COURSE_DATA" not in os.environ and (_SHARED / "MNIST" / "raw").is_dir():
-    os.environ["VAE_COURSE_DATA"] = str(_SHARED)
-
-
-def modified_notebook_hints(repo: Path, failed_nodeids) -> list[str]:
-    """One line per failed notebook that ``git status --porcelain`` shows as modified, naming the likely cause."""
-    books = sorted({nodeid.split("::")[0] for nodeid in failed_nodeids if nodeid.split("::")[0].endswith(".ipynb")})
-    if not books:
-        return []
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--", *books], cwd=repo, capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if out.returncode != 0:
-        return []
-    modified = {line[3:].strip().strip('"') for line in out.stdout.splitlines() if len(line) > 3}
-    return [f"{book} has local changes (git status shows it modified): the likely cause is outputs that JupyterLab "
-            f"autosaved, so run `git checkout notebooks/` to get the pristine notebooks back (this discards your "
-            f"edits to them)." for book in books if book in modified]
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    failed = [report.nodeid for report in terminalreporter.stats.get("failed", [])]
-    hints = modified_notebook_hints(config.rootpath, failed)
-    if hints:
-        terminalreporter.section("why these notebooks may fail")
-        for line in hints:
-            terminalreporter.write_line(line, yellow=True)
 
 
 @pytest.fixture(scope="session")

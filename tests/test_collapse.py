@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -66,3 +68,32 @@ def test_active_units_need_labels_for_a_conditional_model():
     with pytest.raises(ValueError, match="labels"):
         active_units(model, x)
     assert 0 <= active_units(model, x, labels=y) <= 3
+
+
+def test_collapse_runs_train_on_binary_images_and_refuse_grey_test_sets(monkeypatch, mnist_small):
+    import vae_course.train as train_module
+    from vae_course.collapse import collapse_run, remedy_runs
+    from vae_course.train import History
+
+    calls = []
+
+    def fake_fit(model, train_images, test_images, **kwargs):  # records what fit was asked to do, trains nothing
+        calls.append(kwargs)
+        return History()
+
+    monkeypatch.setattr(train_module, "fit", fake_fit)
+    train_x, _, test_x, _ = mnist_small
+    test_b = torch.bernoulli(test_x[:32], generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="binary"):
+        collapse_run("grey", train_x, test_x[:32], epochs=1)  # a grey test set bounds nothing here
+    with pytest.raises(ValueError, match="binary"):
+        collapse_run("grey", train_x, test_b, epochs=1, binarize=None)  # grey training images, not binarized
+    assert calls == []
+    row = collapse_run("plain", train_x, test_b, epochs=1, lr=3e-3)
+    assert calls[-1]["binarize"] == "dynamic" and calls[-1]["lr"] == 3e-3
+    assert row["run"] == "plain" and row["latent_dim"] == 16 and math.isfinite(row["neg_elbo"])
+    calls.clear()
+    runs = remedy_runs(train_x, test_b, epochs=1, warmup_epochs=0.5, free_bits=0.25)
+    assert [r["run"] for r in runs] == ["no remedy", "KL warm-up (0.5 epochs)", "free bits (0.25 nats/dim)"]
+    assert all(c["binarize"] == "dynamic" and c["lr"] == 8e-3 for c in calls)
+    assert calls[1]["kl_warmup_epochs"] == 0.5 and calls[2]["free_bits"] == 0.25

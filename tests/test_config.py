@@ -74,7 +74,7 @@ def _quick_after_conftest(env_value):
     env = {k: v for k, v in os.environ.items() if k != "VAE_COURSE_QUICK"}
     if env_value is not None:
         env["VAE_COURSE_QUICK"] = env_value
-    code = "import os, runpy; runpy.run_path('tests/conftest.py'); print(os.environ.get('VAE_COURSE_QUICK'))"
+    code = "import os, runpy; runpy.run_path('conftest.py'); print(os.environ.get('VAE_COURSE_QUICK'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -93,7 +93,7 @@ def test_pytest_shows_skip_reasons():
 def test_a_failing_notebook_that_git_shows_modified_gets_a_hint(tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "tests" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "conftest.py")
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
 

@@ -120,3 +120,58 @@ def test_the_check_is_skipped_where_the_caller_checked_once():
     x = torch.rand(4, 784) * 255
     with losses.images_checked():
         assert losses.bernoulli_nll(torch.zeros(4, 784), x).shape == (4,)
+
+
+# --- issue 10: BCE is linear in its target, so BCE on grey levels is the average over binarizations (notebook 07) --
+# BCE(l, x) = (1 - x) BCE(l, 0) + x BCE(l, 1) = softplus(l) - x l, hence E_b[BCE(l, b)] = BCE(l, g) for
+# b ~ Bernoulli(g), and grey BCE + KL = E_b[-ELBO(b; q(.|g))] with z (the logits) and q(z|g) fixed.
+F64 = torch.float64
+
+
+def _logits_and_grey(seed: int, batch: int = 6):
+    gen = torch.Generator().manual_seed(seed)
+    logits = 4 * torch.randn(batch, 784, generator=gen, dtype=F64)  # (B, 784), confident and unsure pixels
+    grey = torch.rand(batch, 784, generator=gen, dtype=F64)  # (B, 784) grey levels in (0, 1)
+    grey[:, :200] = 0.0  # MNIST has many exact 0s and some exact 1s
+    grey[:, 200:240] = 1.0
+    return logits, grey, gen
+
+
+def test_bce_is_linear_in_its_target():
+    logits, grey, _ = _logits_and_grey(0)
+    at_zero = losses.bernoulli_nll(logits, torch.zeros_like(grey))  # sum_j BCE(l_j, 0) = sum_j softplus(l_j)
+    # per pixel: (1 - g) BCE(l, 0) + g BCE(l, 1), built from the end points
+    per_pixel_0 = F.softplus(logits)  # BCE(l, 0) = log(1 + e^l)
+    per_pixel_1 = F.softplus(-logits)  # BCE(l, 1) = log(1 + e^-l)
+    mixed = ((1 - grey) * per_pixel_0 + grey * per_pixel_1).sum(dim=1)  # (B,)
+    got = losses.bernoulli_nll(logits, grey)  # (B,)
+    assert torch.allclose(at_zero, per_pixel_0.sum(dim=1), rtol=1e-13, atol=0)
+    assert torch.allclose(got, mixed, rtol=1e-12, atol=0)
+    # the same identity in its other form: BCE(l, x) = -x l + softplus(l)
+    assert torch.allclose(got, (-grey * logits + per_pixel_0).sum(dim=1), rtol=1e-12, atol=0)
+
+
+def test_bce_of_grey_is_the_average_over_binarizations():
+    logits, grey, gen = _logits_and_grey(1)
+    draws = 2000
+    binary = torch.bernoulli(grey.expand(draws, -1, -1), generator=gen)  # (R, B, 784)
+    totals = losses.bernoulli_nll(logits.repeat(draws, 1), binary.reshape(-1, 784)).reshape(draws, -1)  # (R, B)
+    mean, se = totals.mean(dim=0), totals.std(dim=0) / math.sqrt(draws)  # (B,) each
+    want = losses.bernoulli_nll(logits, grey)  # (B,)
+    z = (mean - want) / se
+    assert torch.all(se > 0) and torch.all(z.abs() < 4), z
+
+
+def test_grey_negative_elbo_is_the_average_binary_negative_elbo():
+    """With z (hence the logits) and q(z|g) fixed, only b varies: E_b[-ELBO(b; q(.|g))] = grey BCE + KL."""
+    logits, grey, gen = _logits_and_grey(2)
+    mu = torch.randn(grey.shape[0], 8, generator=gen, dtype=F64)
+    logvar = torch.randn(grey.shape[0], 8, generator=gen, dtype=F64) - 1
+    draws = 2000
+    binary = torch.bernoulli(grey.expand(draws, -1, -1), generator=gen).reshape(-1, 784)  # (R*B, 784)
+    totals = losses.elbo(logits.repeat(draws, 1), binary, mu.repeat(draws, 1),
+                         logvar.repeat(draws, 1)).total.reshape(draws, -1)  # (R, B)
+    grey_terms = losses.elbo(logits, grey, mu, logvar)
+    assert torch.allclose(grey_terms.total, grey_terms.recon + losses.gaussian_kl(mu, logvar))
+    z = (totals.mean(dim=0) - grey_terms.total) / (totals.std(dim=0) / math.sqrt(draws))
+    assert torch.all(z.abs() < 4), z

@@ -61,3 +61,53 @@ def test_build_writes_every_course_notebook(tmp_path):
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
         assert not any("answer" in c.metadata.get("tags", []) for c in nb.cells)
         assert not any(se.BEGIN in c.source for c in nb.cells)
+
+
+def test_regions_outside_functions_keep_the_cell_running():
+    src = ("my_prediction = None  # your guess\n### BEGIN SOLUTION\nmy_prediction = 45.0\n### END SOLUTION\n"
+           "if True:\n    value = 0\n    ### BEGIN SOLUTION\n    value = 3\n    ### END SOLUTION\n"
+           "class Model:\n    def forward(self, x):\n        y = x\n        ### BEGIN SOLUTION\n        return 2 * y\n"
+           "        ### END SOLUTION")
+    out = se.strip_solutions(src)
+    assert "45.0" not in out and "value = 3" not in out and "2 * y" not in out
+    namespace = {}
+    exec(out, namespace)  # the top-level regions do not raise
+    assert namespace["my_prediction"] is None and namespace["value"] == 0
+    with pytest.raises(NotImplementedError):
+        namespace["Model"]().forward(1)
+    assert out.splitlines()[1] == se.TOP_LEVEL_STUB
+    assert out.splitlines()[4] == f"    pass  {se.TOP_LEVEL_STUB}"
+
+
+def test_markdown_regions_are_replaced():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause KL >= 0.\n### END SOLUTION")]
+    student = se.student_notebook(nb)
+    assert student.cells[1].source == f"Why?\n{se.MARKDOWN_STUB}"
+
+
+def test_build_refuses_to_overwrite_the_solved_notebooks(tmp_path):
+    from vae_course.execute import course_notebooks
+
+    source = course_notebooks()[0]
+    with pytest.raises(OSError, match="solved notebook"):
+        se.build(source.parent, [source])
+    with pytest.raises(OSError, match="no notebook"):
+        se.build(tmp_path, [tmp_path / "missing.ipynb"])
+
+
+def test_the_cli_builds_the_edition(tmp_path, capsys):
+    from vae_course.__main__ import main
+    from vae_course.execute import course_notebooks
+
+    source = course_notebooks()[3]
+    assert main(["student-edition", str(tmp_path / "out"), str(source)]) == 0
+    assert capsys.readouterr().out == f"wrote 1 student notebook to {tmp_path / 'out'}\n"
+    nb = nbformat.read(tmp_path / "out" / source.name, as_version=4)
+    assert nb.cells[0].metadata["tags"] == ["student-edition"]
+    bad = tmp_path / "bad.ipynb"
+    broken = nbformat.v4.new_notebook()
+    broken.cells = [nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1")]
+    nbformat.write(broken, bad)
+    assert main(["student-edition", str(tmp_path / "out2"), str(bad)]) == 1
+    assert "bad.ipynb, cell 0" in capsys.readouterr().out

@@ -1,8 +1,10 @@
-"""Command line (used by no notebook; the README documents it): ``python -m vae_course train ...`` (the reference script's job) and ``... execute`` (notebooks).
+"""Command line (used by no notebook; the README documents it): ``python -m vae_course train ...`` (the reference script's job), ``... execute`` (notebooks), ``... student-edition`` and ``... grade`` (teaching).
 
     python -m vae_course train --epochs 10 --latent-dim 2 --out runs/reference
     python -m vae_course execute                 # every notebook, full mode, in place
     python -m vae_course execute --quick notebooks/05_train_vae.ipynb
+    python -m vae_course student-edition student/   # the course without its solutions, for learners
+    python -m vae_course grade submissions/ --csv grades.csv --timeout 600
 """
 from __future__ import annotations
 
@@ -72,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("execute", help="run notebooks top to bottom in place (the only way outputs are made)")
     e.add_argument("notebooks", nargs="*", help="notebook files (default: all of notebooks/, in order)")
     e.add_argument("--quick", action="store_true", help="quick mode (VAE_COURSE_QUICK=1) instead of full mode")
+
+    s = sub.add_parser("student-edition", help="write the student edition: solutions stubbed, answers and outputs "
+                                               "removed")
+    s.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the student notebooks into")
+    s.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="course notebooks (default: all of notebooks/)")
+
+    g = sub.add_parser("grade", help="run student notebooks in fresh kernels and tabulate every checker's verdict")
+    g.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="student notebooks, or folders of them")
+    g.add_argument("--csv", default="grades.csv", metavar="PATH", help="where to write the table as CSV "
+                                                                      "(default: grades.csv)")
+    g.add_argument("--timeout", type=_positive_float, default=600.0, metavar="SECONDS",
+                   help="time limit per notebook in seconds (default: 600)")
     return parser
 
 
@@ -205,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # between the steps that handle it themselves: nothing was saved
             print("error: interrupted; nothing was saved.", file=sys.stderr)
             return 130
+    if args.command == "student-edition":
+        from .student_edition import main as student_edition_main
+
+        return student_edition_main(args.out_dir, args.notebooks)
+    if args.command == "grade":
+        from .grade import main as grade_main
+
+        return grade_main(args.submissions, csv_path=args.csv, timeout=args.timeout)
     from .execute import main as execute_main
 
     return execute_main(args.notebooks, quick=args.quick)

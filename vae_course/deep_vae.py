@@ -126,6 +126,9 @@ def load_or_train_best_model(recipe: Recipe | None = None, *, progress: bool = F
         if _same(extra.get("recipe"), asdict(recipe)) and extra.get("train_images") == n_train:
             model, history = load_checkpoint(path, recipe.model_config(), with_history=True)
             return model, history, {"loaded": True, "seconds": extra.get("seconds"), "path": path.name}
+    print(f"Training the best model (DeepVAE 784-{'-'.join(map(str, recipe.hidden_dims))}-{recipe.latent_dim}, "
+          f"{recipe.epochs} epochs on {n_train:,} images): no matching checkpoint yet. It is saved as {path.name} "
+          f"and reused next time.", flush=True)
     model, hist, seconds = train_best_model(recipe, progress=progress, log_every=log_every)
     save_checkpoint(model, path, hist, extra={"recipe": asdict(recipe), "train_images": n_train, "seconds": seconds,
                                               "threads": torch.get_num_threads()})

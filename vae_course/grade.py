@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 VERDICTS = ("PASS", "FAIL", "TODO", "ERROR")
-_CHECK_CALL = re.compile(r"\bcheck_(\w+)\s*\(")
+_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 
 
 @dataclass
@@ -32,8 +32,12 @@ class Report:
 
 
 def checker_names(source: str) -> list[str]:
-    """The exercises a code cell checks, from its ``check_NAME(`` calls, in order."""
-    return list(dict.fromkeys(_CHECK_CALL.findall(source)))
+    """The exercises a code cell checks, in order: its ``check_*(`` calls mapped to exercise names by the registry
+    (``check_mc_marginal(`` -> ``mc_log_marginal``); a ``check_`` function that is no course checker is ignored."""
+    from .exercises import exercise_of_checker
+
+    names = (exercise_of_checker(call) for call in _CHECK_CALL.findall(source))
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:

@@ -13,9 +13,10 @@ markers, so that lecturers who use nbgrader can run it on these notebooks direct
         ### END SOLUTION
 
 The student edition (:func:`student_notebook`) replaces every region inside a function by a stub that raises
-``NotImplementedError`` (indented like the ``### BEGIN SOLUTION`` line); a region at the top level of a cell (the
+``NotImplementedError`` (indented like the ``### BEGIN SOLUTION`` line); a region outside any function (the
 instructor's value of a prediction, after the learner's default such as ``my_prediction = None``) becomes a comment,
-so that the cell still runs. It drops every cell tagged ``answer`` (the
+so that the cell still runs; a region in a markdown cell becomes "*Your answer here.*". It drops every cell tagged
+``answer`` (the
 instructor's answers to "check your understanding"), clears every output and the saved widget state, and starts
 with a cell that says what this edition is and how to check the work. It is built with nbformat, never by editing
 notebook JSON by hand.
@@ -30,6 +31,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ANSWER_TAG = "answer"
 STUB = "raise NotImplementedError(\"your code here\")"
 TOP_LEVEL_STUB = "# your answer here (replace the value above)"
+MARKDOWN_STUB = "*Your answer here.*"
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) SOLUTION[ \t]*$")
 
 INTRO = """**Student edition.** This is the course notebook with the exercise solutions taken out. Each exercise
@@ -45,23 +47,47 @@ class SolutionMarkerError(ValueError):
     """A solution region's markers are unbalanced."""
 
 
-def strip_solutions(source: str, *, where: str = "cell") -> str:
+def _in_function(lines: list[str], index: int, indent: str) -> bool:
+    """Is line ``index`` (indented by ``indent``) inside a ``def``? Walks up the enclosing blocks."""
+    width = len(indent.expandtabs())
+    for line in reversed(lines[:index]):
+        text = line.lstrip()
+        here = len(line[:len(line) - len(text)].expandtabs())
+        if not text or text.startswith("#") or here >= width:
+            continue
+        if text.startswith(("def ", "async def ")):
+            return True
+        width = here
+        if width == 0:
+            return False
+    return False
+
+
+def strip_solutions(source: str, *, where: str = "cell", markdown: bool = False) -> str:
     """``source`` with every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region replaced by a stub.
 
-    The stub is ``raise NotImplementedError(...)`` at the indentation of the ``BEGIN`` line. Lines outside the
-    regions stay as they are. Raises :class:`SolutionMarkerError` for nested or unclosed regions.
+    In a code cell, a region inside a function becomes ``raise NotImplementedError(...)`` at the indentation of the
+    ``BEGIN`` line; a region outside any function becomes a comment (``pass`` with a comment inside a block), so
+    that the cell still runs and the learner's default above the region stands. In a markdown cell (``markdown``)
+    a region becomes "*Your answer here.*". Lines outside the regions stay as they are. Raises
+    :class:`SolutionMarkerError` for nested or unclosed regions.
     """
+    lines = source.splitlines()
     out: list[str] = []
     inside = False
-    for number, line in enumerate(source.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         m = _MARKER.match(line)
         if m and m["kind"] == "BEGIN":
             if inside:
                 raise SolutionMarkerError(f"{where}, line {number}: a second {BEGIN} before {END}.")
             inside = True
-            # Inside a function: a stub that raises. At the top level (a prediction, a value to fill in): a comment,
-            # so that Run All still runs the cell and the default above the region stands.
-            out.append(f"{m['indent']}{STUB}" if m["indent"] else TOP_LEVEL_STUB)
+            indent = m["indent"]
+            if markdown:
+                out.append(MARKDOWN_STUB)
+            elif _in_function(lines, number - 1, indent):
+                out.append(f"{indent}{STUB}")
+            else:
+                out.append(f"{indent}pass  {TOP_LEVEL_STUB}" if indent else TOP_LEVEL_STUB)
         elif m:
             if not inside:
                 raise SolutionMarkerError(f"{where}, line {number}: {END} without {BEGIN}.")
@@ -88,6 +114,8 @@ def student_notebook(nb, *, name: str = "notebook"):
     for index, cell in enumerate(nb.cells):
         if ANSWER_TAG in cell.get("metadata", {}).get("tags", []):
             continue
+        if cell.cell_type == "markdown" and has_solution(cell.source):
+            cell.source = strip_solutions(cell.source, where=f"{name}, cell {index}", markdown=True)
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, where=f"{name}, cell {index}")
             cell.outputs = []
@@ -109,6 +137,11 @@ def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None 
 
     sources = [Path(p) for p in notebooks] if notebooks else course_notebooks()
     out = Path(out_dir)
+    for src in sources:
+        if not src.is_file():
+            raise OSError(f"no notebook at {src}")
+        if src.resolve().parent == out.resolve():
+            raise OSError(f"{out_dir} holds the solved notebook {src.name}: write the student edition elsewhere")
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for src in sources:
@@ -125,5 +158,5 @@ def main(out_dir: str, notebooks: list[str] | None = None) -> int:
     except (SolutionMarkerError, OSError) as exc:
         print(f"error: {exc}")
         return 1
-    print(f"wrote {len(written)} student notebooks to {out_dir}")
+    print(f"wrote {len(written)} student notebook{'' if len(written) == 1 else 's'} to {out_dir}")
     return 0

@@ -8,8 +8,10 @@ What it does differently from the reference script's loop, and why:
   runs ``ToTensor`` on every image every epoch (the main speed-up, measured in ``benchmarks/bench_train.py``).
 * ``device=None`` really picks CUDA, then MPS, then the CPU (:func:`vae_course.config.get_device`).
 * Losses are reported as nats **per image**, train and test, split into reconstruction and KL.
-* It is seeded and deterministic on the CPU, stops at once on a NaN/inf loss with a clear message, and Ctrl-C (the
-  notebook's stop button) ends training cleanly: you get the history so far and a usable model.
+* It checks its arguments once per call (images in [0, 1], sizes, seeds), is seeded and deterministic on the CPU, and
+  stops before a step whose loss or gradient is NaN/inf, with a clear message (the check shares the loss's one host
+  sync per step). Ctrl-C (the notebook's stop button) ends training cleanly: you get the history of the finished
+  epochs, every list the same length, and a usable model.
 """
 from __future__ import annotations
 

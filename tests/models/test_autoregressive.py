@@ -118,3 +118,28 @@ def test_sample_draws_binary_pixels_reproducibly():
     assert set(a.unique().tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError):
         model.sample(0)
+
+
+def test_generation_without_uniforms_feeds_back_binary_pixels():
+    # the decoder is trained on binary images, so generating must feed it 0s and 1s, never grey probabilities
+    model = _model()
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(5)
+    images, logits = model.generate(z)  # neither uniforms nor a generator: torch's global generator
+    assert set(images.unique().tolist()) <= {0.0, 1.0}
+    assert torch.allclose(model.decode_logits(z, context=images), logits, atol=1e-4)
+    torch.manual_seed(5)
+    assert torch.equal(model.decode_logits(z), logits)  # no context: the logits of the same binary draws
+
+
+def test_forward_reads_the_image_as_its_context():
+    model = _model()
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3, dtype=torch.float32),
+                        generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    recon, mu, logvar = model(x)
+    torch.manual_seed(0)
+    mu2, logvar2 = model.encode(x)
+    z = model.reparameterize(mu2, logvar2)
+    assert recon.shape == x.shape and torch.equal(mu, mu2) and torch.equal(logvar, logvar2)
+    assert torch.allclose(recon, torch.sigmoid(model.decode_logits(z, context=x)).reshape(x.shape))

@@ -118,3 +118,46 @@ def test_a_nan_slider_value_snaps_back_to_the_last_finite_one():
 def test_the_explorer_checks_its_scale():
     with pytest.raises(ValueError, match="^scale=0 "):
         latent_explorer(VAE(), scale=0)
+
+
+# --- issue 10: without limit=, the window holds at least 99% of the images' posterior means --------------------------
+class SpreadVAE(VAE):
+    """A VAE whose posterior means are spread far beyond the prior's [-3, 3]: mu = 12 * (first two pixels - 1/2)."""
+
+    def encode(self, x):
+        mu, logvar = super().encode(x)
+        return 12 * (x.reshape(x.shape[0], -1)[:, :2] - 0.5), logvar
+
+
+def test_default_window_holds_99_percent_of_the_means_and_the_twins_share_it(data):
+    from vae_course.latent_space import encode_means
+    from vae_course.widgets import digit_encoder, interpolation_explorer
+
+    images, labels = data
+    torch.manual_seed(0)
+    model = SpreadVAE()
+    mu, _ = encode_means(model, images)
+    reach = mu.abs().amax(1)  # (64,) each mean's largest |coordinate|, up to 6
+    assert (reach > 3).float().mean() > 0.3  # the old fixed [-3, 3] would hide a third of them
+    ex = latent_explorer(model, images, labels)
+    lim = ex.limit
+    assert (reach <= lim).float().mean() >= 0.99 and (reach <= lim - 0.5).float().mean() < 0.99
+    assert lim % 0.5 == 0 and lim > 3
+    assert all(s.min == -lim and s.max == lim for s in ex.sliders) and ex.canvas.limit == lim
+    assert digit_encoder(model, images, labels).limit == lim  # the static views use the same window
+    assert interpolation_explorer(model, images, labels).limit == lim
+    ex.set_coords([lim, -lim])  # the window's corner is a slider position
+    assert torch.allclose(ex.z, torch.tensor([lim, -lim]))
+    assert latent_explorer(model, images, labels, limit=4.0).limit == 4.0  # an explicit limit still wins
+    assert latent_explorer(model).limit == 3.0  # no images: the prior's [-3, 3]
+
+
+def test_default_window_of_a_plane_is_measured_in_its_coordinates(data):
+    images, labels = data
+    torch.manual_seed(0)
+    model = SpreadVAE()
+    mu = model.encode(images)[0].detach()
+    plane = pca_plane(mu, 2)  # origin at the mean code: the coordinates are centred
+    ex = latent_explorer(model, images, labels, plane=plane)
+    reach = plane.project(mu).abs().amax(1)
+    assert (reach <= ex.limit).float().mean() >= 0.99 and (reach <= ex.limit - 0.5).float().mean() < 0.99

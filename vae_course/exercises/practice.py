@@ -132,7 +132,7 @@ EXERCISES = (
         "`-0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp())`."), "05"),
     Exercise("interpolation_path", check_interpolation_path, _interpolation_path_reference, (
         "The points of the straight segment from z0 to z1 are z0 + t (z1 - z0) for t running from 0 to 1.",
-        "Make `steps` evenly spaced values of t that include both ends, and broadcast them against the (D,) "
+        "Make steps evenly spaced values of t that include both ends, and broadcast them against the (D,) "
         "vectors to get a (steps, D) tensor, one code per row.",
         "`t = torch.linspace(0, 1, steps)` and `z0 + t[:, None] * (z1 - z0)`."), "06"),
 )

@@ -36,8 +36,8 @@ ROLES = {"fc1": "the encoder's hidden layer (input_dim -> hidden_dim)",
          "fc_mu": "the mu head (hidden_dim -> latent_dim)", "fc_logvar": "the logvar head (hidden_dim -> latent_dim)",
          "fc3": "the decoder's hidden layer (latent_dim -> hidden_dim)",
          "fc4": "the output layer (hidden_dim -> input_dim)"}
-SIZES = [("the reference sizes 784-400-2", {}),
-         ("other sizes, VAEClass(input_dim=784, hidden_dim=32, latent_dim=3)",
+SIZES = [("case 1 (the reference sizes, VAEClass())", {}),
+         ("case 2 (other sizes, VAEClass(input_dim=784, hidden_dim=32, latent_dim=3))",
           {"input_dim": 784, "hidden_dim": 32, "latent_dim": 3})]
 
 
@@ -52,7 +52,8 @@ def _images(seed: int, b: int = 4, flat: bool = False) -> torch.Tensor:
 
 
 def _map_parameters(name: str, desc: str, mine: nn.Module, ref: nn.Module) -> list[tuple[nn.Parameter, str]]:
-    """The learner's parameters, each with the reference parameter it stands for (by order, else by shape)."""
+    """The learner's parameters, each with the reference parameter it stands for: by order when the shapes agree,
+    else layer by layer, matching each reference layer to the first unused ``nn.Linear`` of the same shape."""
     theirs, ours = list(mine.named_parameters()), list(ref.named_parameters())
     listed = ", ".join(f"{n} {tuple(p.shape)}" for n, p in theirs) or "none"
     require(name, len(theirs) == len(ours),
@@ -60,15 +61,19 @@ def _map_parameters(name: str, desc: str, mine: nn.Module, ref: nn.Module) -> li
             f"weight and a bias for each of its five linear layers: " + ", ".join(ROLES.values()) + ".")
     if all(p.shape == q.shape for (_, p), (_, q) in zip(theirs, ours)):
         return [(p, n) for (_, p), (n, _) in zip(theirs, ours)]
+    linears = [m for m in mine.modules() if isinstance(m, nn.Linear) and m.bias is not None]
+    require(name, len(linears) == len(LAYERS),
+            f"{desc}: your parameters ({listed}) are not in the reference's order ({', '.join(LAYERS)}) and are not "
+            f"five nn.Linear layers with biases either.")
     used, mapping = set(), []
-    for ref_name, q in ours:
-        match = next((i for i, (_, p) in enumerate(theirs) if i not in used and p.shape == q.shape), None)
-        layer = ref_name.split(".")[0]
+    for layer in LAYERS:
+        shape = getattr(ref, layer).weight.shape
+        match = next((i for i, m in enumerate(linears) if i not in used and m.weight.shape == shape), None)
         require(name, match is not None,
-                f"{desc}: no parameter of yours has the shape {tuple(q.shape)} of the reference's {ref_name}, "
+                f"{desc}: none of your linear layers has the weight shape {tuple(shape)} of the reference's {layer}, "
                 f"{ROLES[layer]}. Yours: {listed}.")
         used.add(match)
-        mapping.append((theirs[match][1], ref_name))
+        mapping += [(linears[match].weight, f"{layer}.weight"), (linears[match].bias, f"{layer}.bias")]
     return mapping
 
 
@@ -242,7 +247,7 @@ STEP_CASES = [("the reference VAE 784-400-2, Adam(lr=1e-3), 16 binary images (16
 STEPS = 4
 
 
-def _run_steps(name, fn, sizes, lr, b, flat, learner):
+def _run_steps(name, fn, sizes, lr, b, flat, learner, where=""):
     with seeded(0):
         model = _reference_model(**sizes)
     start = [p.detach().clone() for p in model.parameters()]
@@ -251,11 +256,13 @@ def _run_steps(name, fn, sizes, lr, b, flat, learner):
     losses = []
     for step in range(STEPS):
         with seeded(100 + step):
-            value = attempt(name, f"step {step + 1}", fn, model, optimizer, x) if learner else fn(model, optimizer, x)
+            value = attempt(name, f"{where}, step {step + 1}", fn, model, optimizer, x) if learner else \
+                fn(model, optimizer, x)
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             value = value.detach().reshape(()).item()
         require(name, isinstance(value, (int, float)) and not isinstance(value, bool),
-                f"train_step should return the loss as a Python number (loss.item()), got {type(value).__name__}.")
+                f"{where}, step {step + 1}: train_step should return the loss as a Python number (loss.item()), "
+                f"got {type(value).__name__}.")
         losses.append(float(value))
     moved = any(not torch.equal(p.detach(), q) for p, q in zip(model.parameters(), start))
     return torch.tensor(losses, dtype=torch.float64), moved
@@ -274,7 +281,7 @@ def check_train_step(student_fn: Callable) -> CheckResult:
     name = "train_step"
     require(name, callable(student_fn), "pass your function itself, e.g. check_train_step(train_step), not its result.")
     for i, (desc, sizes, lr, b, flat) in enumerate(STEP_CASES, start=1):
-        got, moved = _run_steps(name, student_fn, sizes, lr, b, flat, learner=True)
+        got, moved = _run_steps(name, student_fn, sizes, lr, b, flat, learner=True, where=f"case {i} ({desc})")
         want, _ = _run_steps(name, _train_step_reference, sizes, lr, b, flat, learner=False)
         require(name, moved, f"case {i} ({desc}): your parameters did not change over {STEPS} steps: was the "
                              f"optimizer's step taken (after backward)?")

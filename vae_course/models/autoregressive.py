@@ -19,9 +19,17 @@ phenomenon notebook 09 measures (active units, per-dimension KL) and then counte
 Teacher forcing. To evaluate ``log p(x|z)`` the decoder needs the observed image ``x`` as its context:
 ``decode_logits(z, context=x)``. The class says ``decoder_sees_x = True``, so the course's shared objective
 (:func:`vae_course.losses.encode_decode`, and therefore ``fit``/``evaluate``, free bits and warm-up) passes
-``context=x`` itself. With no context, ``decode_logits`` *generates*: one pixel at a time, each fed back as its
-predicted mean. :meth:`~AutoregressiveVAE.sample` and :meth:`~AutoregressiveVAE.generate` draw Bernoulli pixels
-instead.
+``context=x`` itself, and ``model(x)`` does too.
+
+Binary images only. The product of Bernoulli factors is a distribution over **binary** images, and each factor's
+context ``x_<i`` must be what the model itself would put there: 0s and 1s. So train it on binarized images
+(``fit(binarize="dynamic")``) and evaluate it on binary ones (``load_mnist(binarize="static")``); then the negative
+ELBO bounds ``-log p(x)`` of binary images. On grey levels ``g`` the teacher-forced product is not even the average
+over binarizations ``b ~ Bernoulli(g)`` that it is for the MLP decoder: notebook 07's identity
+``E_b[BCE(logits, b)] = BCE(logits, g)`` needs logits that do not depend on ``b``, and here they do. For the same
+reason generation feeds back **binary** pixels: with no context, ``decode_logits``, :meth:`~AutoregressiveVAE.generate`
+and :meth:`~AutoregressiveVAE.sample` draw every pixel from its Bernoulli, one after the other, and never feed back a
+grey probability.
 
 References:
     Germain et al. 2015, "MADE: Masked Autoencoder for Distribution Estimation" (arXiv:1502.03509).
@@ -170,8 +178,9 @@ class AutoregressiveVAE(VAEBase):
     def decode_logits(self, z: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of p(x_i | x_<i, z) for every pixel, ``(B, 784)``.
 
-        ``context`` holds the images whose previous pixels the decoder sees (teacher forcing). Without it, the
-        image is generated pixel by pixel (each pixel fed back as its mean).
+        ``context`` holds the (binary) images whose previous pixels the decoder sees (teacher forcing). Without it,
+        an image is generated pixel by pixel, each pixel a Bernoulli draw from torch's global generator, and these
+        are the logits the draws came from (see :meth:`generate`).
         """
         z = check_latent(z, self.config.latent_dim, self.dtype)  # (B, D)
         if context is None:
@@ -186,25 +195,31 @@ class AutoregressiveVAE(VAEBase):
             logits = logits + self._local_logits(context)  # (B, 784): local path, the 7x7 causal patch
         return logits
 
+    def forward(self, x: torch.Tensor, *args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(recon, mu, logvar)`` as for every course VAE; ``recon`` holds the pixel means of p(x_i | x_<i, z) with
+        the image ``x`` itself as the context (teacher forcing), not a generated image."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return torch.sigmoid(self.decode_logits(z, context=x)).reshape(x.shape), mu, logvar
+
     @torch.no_grad()
     def generate(self, z: torch.Tensor, *, generator: torch.Generator | None = None,
                  uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw images pixel by pixel from p(x|z): returns ``(images (B, 784), logits (B, 784))``.
 
-        Pixel ``i`` is 1 when ``uniforms[..., i] < p_i`` (a Bernoulli draw). ``uniforms`` is ``(784,)`` (the same
-        random numbers for every code, so only ``z`` can make the images differ) or ``(B, 784)``; with a
-        ``generator`` instead, fresh uniforms are drawn from it. With neither, each pixel is fed back as its mean
-        ``p_i`` (deterministic, but faint: most pixels are probably background). One cheap update of the MADE layer
-        per pixel.
+        Pixel ``i`` is 1 when ``uniforms[..., i] < p_i`` (a Bernoulli draw), and that 0 or 1 joins the context of
+        the next pixels: the decoder is trained on binary images, so it is fed binary pixels here too. ``uniforms``
+        is ``(784,)`` (the same random numbers for every code, so only ``z`` can make the images differ) or
+        ``(B, 784)``; without it, fresh uniforms are drawn from ``generator`` (or torch's global generator). One
+        cheap update of the MADE layer per pixel.
         """
         z = check_latent(z, self.config.latent_dim, self.dtype)
         n = self.config.input_dim
-        if uniforms is None and generator is not None:
+        if uniforms is None:
             uniforms = torch.rand(z.shape[0], n, generator=generator)
-        if uniforms is not None:
-            if not isinstance(uniforms, torch.Tensor) or uniforms.shape[-1] != n or uniforms.ndim > 2:
-                raise ValueError(f"uniforms must be shaped ({n},) or (B, {n}).")
-            uniforms = uniforms.to(z.device).expand(z.shape[0], n)  # (B, N)
+        if not isinstance(uniforms, torch.Tensor) or uniforms.shape[-1] != n or uniforms.ndim > 2:
+            raise ValueError(f"uniforms must be shaped ({n},) or (B, {n}).")
+        uniforms = uniforms.to(z.device).expand(z.shape[0], n)  # (B, N)
         w_in = self.dec_in.weight * self.dec_in.mask  # (H, N)
         w_out = self.dec_out.weight * self.dec_out.mask  # (N, H)
         pre = self.dec_in.bias + self.dec_z(z)  # (B, H): no pixel seen yet
@@ -225,7 +240,7 @@ class AutoregressiveVAE(VAEBase):
             if self.local is not None:
                 logit = logit + self.local(padded[:, idx[i]]).squeeze(-1)  # (B,)
             p = torch.sigmoid(logit)
-            value = p if uniforms is None else (uniforms[:, i] < p).to(p.dtype)
+            value = (uniforms[:, i] < p).to(p.dtype)  # (B,): a Bernoulli draw, 0 or 1
             logits[:, i] = logit
             images[:, i] = value
             if self.local is not None:

@@ -13,9 +13,11 @@ well where widgets are dead.
 * :mod:`~vae_course.widgets.elbo_panel` :class:`ELBOPanel` - move q(z) and watch the ELBO and the gap (notebook 02).
 * :mod:`~vae_course.widgets.cvae_explorer` :func:`cvae_explorer` - pick the digit, move the style sliders
   (notebook 10).
-* :mod:`~vae_course.widgets.base` the shared ``_View`` base (display, ``close``, update timings) and argument checks;
+* :mod:`~vae_course.widgets.base` the shared ``_View`` base (display, ``close``, update timings), argument checks
+  and :func:`covering_limit`, the default window of the views with a scatter (99% of the images' means inside);
   :mod:`~vae_course.widgets.png` the one set of PNG helpers (:func:`digit_png`, :class:`ScatterCanvas`).
 """
+from .base import covering_limit
 from .cvae_explorer import CVAEExplorer, cvae_explorer
 from .digit_encoder import DigitEncoder, digit_encoder
 from .elbo_panel import ELBOPanel, draw_densities, panel_numbers, plot_elbo_landscape
@@ -25,6 +27,6 @@ from .png import DIGIT_SCALE, PNG_LEVEL, SCATTER_DPI, SCATTER_INCHES, ScatterCan
 
 __all__ = [
     "DIGIT_SCALE", "PNG_LEVEL", "SCATTER_DPI", "SCATTER_INCHES", "CVAEExplorer", "DigitEncoder", "ELBOPanel",
-    "InterpolationExplorer", "LatentExplorer", "ScatterCanvas", "cvae_explorer", "digit_encoder", "digit_png",
-    "draw_densities", "interpolation_explorer", "latent_explorer", "panel_numbers", "plot_elbo_landscape",
+    "InterpolationExplorer", "LatentExplorer", "ScatterCanvas", "covering_limit", "cvae_explorer", "digit_encoder",
+    "digit_png", "draw_densities", "interpolation_explorer", "latent_explorer", "panel_numbers", "plot_elbo_landscape",
 ]

@@ -17,10 +17,50 @@ import torch
 from ..latent_space import Plane
 
 
+PRIOR_LIMIT = 3.0  # the window without images: [-3, 3] per coordinate, 99.7% of N(0, 1)
+WINDOW_SHARE = 0.99  # a default window holds at least this share of the images' posterior means
+WINDOW_MULTIPLE = 0.5  # ... and is a multiple of this (so on the 0.05 step grid of the sliders)
+
+
+def covering_limit(coords: torch.Tensor, share: float = WINDOW_SHARE, multiple: float = WINDOW_MULTIPLE,
+                   floor: float = PRIOR_LIMIT) -> float:
+    """The views' default window: the smallest ``L`` whose box ``[-L, L]^k`` holds ``share`` of the rows of ``coords``.
+
+    ``coords`` is ``(N, k)``, e.g. the slider coordinates of the test images' posterior means; a row is inside when
+    every one of its ``k`` coordinates is. ``L`` is rounded up to a multiple of ``multiple`` and is at least ``floor``
+    (the prior's ``[-3, 3]``: the codes need not fill the prior, but the ``random z`` button draws from it).
+    """
+    coords = torch.as_tensor(coords)
+    if coords.ndim != 2 or coords.shape[0] == 0 or coords.shape[1] == 0:
+        raise ValueError(f"coords must be a non-empty (N, k) tensor, got shape {tuple(coords.shape)}.")
+    if not torch.isfinite(coords).all():
+        raise ValueError("coords must be finite: a NaN or infinite posterior mean has no window.")
+    if isinstance(share, bool) or not 0 < share <= 1:
+        raise ValueError(f"share={share!r} must be in (0, 1].")
+    if isinstance(multiple, bool) or not (isinstance(multiple, (int, float)) and multiple > 0):
+        raise ValueError(f"multiple={multiple!r} must be a positive number.")
+    if isinstance(floor, bool) or not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor >= 0):
+        raise ValueError(f"floor={floor!r} must be a number >= 0.")
+    reach = coords.detach().abs().amax(dim=1).double().sort().values  # (N,) each row's largest |coordinate|
+    need = math.ceil(share * reach.shape[0] - 1e-9)  # rows that must be inside
+    r = reach[need - 1].item()  # the need-th smallest reach: a box of half-width r holds `need` rows
+    limit = math.ceil(r / multiple) * multiple  # rounded up to the multiple
+    while limit < r:  # (guard against rounding in r / multiple)
+        limit += multiple
+    return float(max(floor, limit, multiple))  # never 0, even when every code is 0
+
+
 def _check_limit(limit) -> float:
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit <= 0:
         raise ValueError(f"limit={limit!r} must be a positive number (the sliders span [-limit, limit]).")
     return float(limit)
+
+
+def _window(limit, coords: torch.Tensor | None) -> float:
+    """``limit`` checked; ``None`` means :func:`covering_limit` of ``coords`` (``PRIOR_LIMIT`` without them)."""
+    if limit is None:
+        return PRIOR_LIMIT if coords is None else covering_limit(coords)
+    return _check_limit(limit)
 
 
 def _check_images_labels(images, labels, name="images"):

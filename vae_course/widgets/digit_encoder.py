@@ -9,7 +9,7 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means, sigma_ellipse
-from .base import _View, _check_images_labels, _check_limit, _check_plane
+from .base import _View, _check_images_labels, _check_plane, _window
 from .png import ScatterCanvas, _check_scale, digit_png
 
 
@@ -24,7 +24,7 @@ class DigitEncoder(_View):
     """
 
     def __init__(self, model, images, labels=None, *, index: int = 0, plane: Plane | None = None,
-                 limit: float = 3.0, scale: int = 5, css_class: str = "vae-digit-encoder"):
+                 limit: float | None = None, scale: int = 5, css_class: str = "vae-digit-encoder"):
         import ipywidgets as W
 
         super().__init__()
@@ -38,13 +38,15 @@ class DigitEncoder(_View):
             raise ValueError(f"the model's latent space is {d}-D: pass plane=pca_plane(mu) (or axis_plane) to pick "
                              f"the 2-D slice the scatter shows.")
         self.plane = _check_plane(plane, d, need2=True) if plane is not None else axis_plane(2)
-        self.limit = _check_limit(limit)
+        if limit is not None:
+            _window(limit, None)  # a bad limit fails before the encoder runs
         n = images.shape[0]
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
             raise ValueError(f"index={index!r} must be a whole number between 0 and {n - 1}.")
         self.images, self.labels, self.scale = images, labels, _check_scale(scale)
         self.mus, self.logvars = encode_means(model, images)  # (N, D) each
         coords = self.plane.project(self.mus)  # (N, 2)
+        self.limit = _window(limit, coords)  # default: the window holding 99% of the means, as latent_explorer's
         names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")
         self.canvas = ScatterCanvas(coords, labels, self.limit, title="posterior of the chosen image",
                                     axis_labels=names)
@@ -102,5 +104,9 @@ class DigitEncoder(_View):
 
 
 def digit_encoder(model, images, labels=None, **kwargs) -> DigitEncoder:
-    """Choose a test image with a slider and see its posterior: mean, 1- and 2-sigma ellipses, reconstruction."""
+    """Choose a test image with a slider and see its posterior: mean, 1- and 2-sigma ellipses, reconstruction.
+
+    Without ``limit`` the scatter spans the same window as :func:`latent_explorer`'s: the smallest multiple of 0.5,
+    at least 3, whose square holds at least 99% of the images' posterior means.
+    """
     return DigitEncoder(model, images, labels, **kwargs)

@@ -9,7 +9,7 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means, interpolate
-from .base import _View, _check_images_labels, _check_limit, _check_plane, _snapped_back
+from .base import _View, _check_images_labels, _check_plane, _window, _snapped_back
 from .png import ScatterCanvas, _check_scale, digit_png
 
 
@@ -22,7 +22,7 @@ class InterpolationExplorer(_View):
     """
 
     def __init__(self, model, images, labels=None, *, start: int = 0, end: int = 1, plane: Plane | None = None,
-                 limit: float = 3.0, scale: int = 5, css_class: str = "vae-interpolation"):
+                 limit: float | None = None, scale: int = 5, css_class: str = "vae-interpolation"):
         import ipywidgets as W
 
         super().__init__()
@@ -37,9 +37,12 @@ class InterpolationExplorer(_View):
                 raise ValueError(f"{name}={v!r} must be a whole number between 0 and {n - 1}.")
         d = model.latent_dim
         self.plane = _check_plane(plane, d, need2=True) if plane is not None else (axis_plane(2) if d == 2 else None)
-        self.limit = _check_limit(limit)
+        if limit is not None:
+            _window(limit, None)  # a bad limit fails before the encoder runs
         self.images, self.labels, self.scale = images, labels, _check_scale(scale)
         self.mus, _ = encode_means(model, images)  # (N, D)
+        # default: the window that holds 99% of the means, as latent_explorer's (3 when there is no scatter)
+        self.limit = _window(limit, None if self.plane is None else self.plane.project(self.mus))
         self.canvas = None
         if self.plane is not None:
             names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")
@@ -106,5 +109,9 @@ class InterpolationExplorer(_View):
 
 
 def interpolation_explorer(model, images, labels=None, **kwargs) -> InterpolationExplorer:
-    """Two test images A and B and one slider ``t``: the decoded mean of ``(1 - t) mu_A + t mu_B``."""
+    """Two test images A and B and one slider ``t``: the decoded mean of ``(1 - t) mu_A + t mu_B``.
+
+    Without ``limit`` the scatter spans the same window as :func:`latent_explorer`'s (99% of the images' posterior
+    means inside; 3 when there is no scatter).
+    """
     return InterpolationExplorer(model, images, labels, **kwargs)

@@ -13,7 +13,7 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means
-from .base import _View, _check_images_labels, _check_limit, _check_plane, _snap, _snapped_back
+from .base import _View, _check_images_labels, _check_plane, _snap, _snapped_back, _window
 from .png import DIGIT_SCALE, ScatterCanvas, _check_scale, digit_png
 
 
@@ -29,7 +29,7 @@ class LatentExplorer(_View):
         widget: the ``ipywidgets.HBox`` that is displayed (CSS class ``vae-latent-explorer``).
     """
 
-    def __init__(self, model, images=None, labels=None, *, plane: Plane | None = None, limit: float = 3.0,
+    def __init__(self, model, images=None, labels=None, *, plane: Plane | None = None, limit: float | None = None,
                  step: float = 0.05, scale: int = DIGIT_SCALE, css_class: str = "vae-latent-explorer",
                  image_class: str | None = None, names=None, title: str | None = None):
         import ipywidgets as W
@@ -37,13 +37,19 @@ class LatentExplorer(_View):
         super().__init__()
         check_model(model)
         self.model = model.eval()
-        self.limit = _check_limit(limit)
-        if not (isinstance(step, (int, float)) and 0 < step <= self.limit):
-            raise ValueError(f"step={step!r} must be a positive number no larger than limit={self.limit}.")
+        if limit is not None:
+            _window(limit, None)  # a bad limit fails before the encoder runs
         _check_images_labels(images, labels)
         d = model.latent_dim
         self.plane = _check_plane(plane, d) if plane is not None else axis_plane(d, range(d))  # a slider per dim
         k = self.plane.basis.shape[0]
+        coords = None
+        if images is not None:
+            mu, _ = encode_means(model, images)  # (N, D)
+            coords = self.plane.project(mu)  # (N, k): the images' posterior means in slider coordinates
+        self.limit = _window(limit, coords)  # default: the smallest window that holds 99% of them
+        if not (isinstance(step, (int, float)) and 0 < step <= self.limit):
+            raise ValueError(f"step={step!r} must be a positive number no larger than limit={self.limit}.")
         if names is None:
             names = [f"z{i + 1}" for i in range(k)] if plane is None else [f"c{i + 1}" for i in range(k)]
         if len(names) != k:
@@ -63,12 +69,10 @@ class LatentExplorer(_View):
                                              else f"{css_class}-image"))
         self.canvas = None
         self.scatter = self.scatter_view = None
-        if images is not None and k >= 2:
-            mu, _ = encode_means(model, images)  # (N, D)
-            coords = self.plane.project(mu)[:, :2]  # (N, 2)
+        if coords is not None and k >= 2:
             axis = tuple(f"${n[0]}_{{{n[1:]}}}$" if n[1:].isdigit() else n for n in names[:2])
-            self.canvas = ScatterCanvas(coords, labels, self.limit, title=title or "test-set means, and z (ring)",
-                                        axis_labels=axis)
+            self.canvas = ScatterCanvas(coords[:, :2], labels, self.limit,
+                                        title=title or "test-set means, and z (ring)", axis_labels=axis)
             self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
             self.scatter_view = self.canvas.layered_widget(self.scatter)
         self.reset_button = W.Button(description="reset", tooltip="put every slider back to 0",
@@ -164,11 +168,17 @@ def latent_explorer(model, images=None, labels=None, **kwargs) -> LatentExplorer
         plane: which coordinates the sliders move (:func:`vae_course.latent_space.pca_plane` or ``axis_plane``);
             default: every latent axis, one slider per latent dimension (the scatter shows the first two). For a
             large latent space pass a plane, e.g. ``pca_plane(mu, 2)`` or ``axis_plane(20, range(4))``.
-        limit, step: slider range ``[-limit, limit]`` and step (the step of one arrow-key press).
+        limit, step: slider range ``[-limit, limit]`` and step (the step of one arrow-key press). Without ``limit``
+            the range is :func:`~vae_course.widgets.base.covering_limit` of the images' posterior means: the smallest
+            multiple of 0.5, at least 3, whose box holds at least 99% of them (the codes need not fill the prior, so
+            a window fitted to N(0, I) can hide whole digits); ``ex.limit`` tells it, for the static twins. Without
+            images it is 3.
         css_class: the container's CSS class (``vae-latent-explorer``; give a second explorer another one).
 
     Returns:
         a :class:`LatentExplorer`; end a cell with it to display it. ``.sliders``, ``.image`` and ``.scatter`` are
-        the widgets; setting ``ex.sliders[0].value = 1.5`` redraws the image.
+        the widgets; setting ``ex.sliders[0].value = 1.5`` redraws the image. Move a *displayed* explorer from code
+        with ``ex.set_coords([...])``: it puts the values on the sliders' step grid, so the browser has no snapped
+        value to send back (assigning an off-grid value races with that echo).
     """
     return LatentExplorer(model, images, labels, **kwargs)

@@ -1,0 +1,225 @@
+"""The model exercises of notebooks 08-10 (vae_course.exercises.beyond_models): the importance log-weights and the
+bound from them, the free-bits KL, the CVAE's inputs and its forward pass."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Independent, Normal
+
+from vae_course import exercises as E
+from vae_course.exercises import beyond_models as BM
+
+from .spec import Spec, Wrong, in_dtype, run_spec
+
+F32, F64 = torch.float32, torch.float64
+DIFF = "largest absolute difference"
+LOG_2PI = math.log(2 * math.pi)
+
+
+def log_weights(model, x, eps):
+    """The solved exercise: (k, B) log-weights with torch.distributions."""
+    mu, logvar = model.encode(x)  # (B, D)
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * eps  # (k, B, D)
+    k, b, d = z.shape
+    logits = model.decode_logits(z.reshape(k * b, d)).reshape(k, b, -1)  # (k, B, 784)
+    x_flat = x.reshape(1, b, -1)
+    log_px_z = -F.binary_cross_entropy_with_logits(logits, x_flat.expand_as(logits), reduction="none").sum(-1)
+    log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
+    log_qz = Normal(mu, std).log_prob(z).sum(-1)
+    return log_px_z + log_pz - log_qz
+
+
+def log_weights_by_hand(model, x, eps):
+    """Equivalent: the Gaussian densities written out, log sigmoid through softplus, log q from eps directly."""
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    k, b, d = z.shape
+    logits = model.decode_logits(z.reshape(-1, d)).reshape(k, b, -1)
+    xf = x.reshape(b, -1)
+    log_px_z = (xf * logits - F.softplus(logits)).sum(-1)
+    log_pz = (-0.5 * z ** 2 - 0.5 * LOG_2PI).sum(-1)
+    log_qz = (-0.5 * eps ** 2 - 0.5 * logvar - 0.5 * LOG_2PI).sum(-1)
+    return log_px_z + log_pz - log_qz
+
+
+def log_weights_f64(model, x, eps):
+    """The same, with the densities evaluated in float64."""
+    mu, logvar = (t.double() for t in model.encode(x))
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * eps.double()
+    k, b, d = z.shape
+    logits = model.decode_logits(z.float().reshape(k * b, d)).double().reshape(k, b, -1)
+    xf = x.reshape(1, b, -1).double().expand_as(logits)
+    return (-F.binary_cross_entropy_with_logits(logits, xf, reduction="none").sum(-1)
+            + Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1).log_prob(z)
+            - Independent(Normal(mu, std), 1).log_prob(z))
+
+
+def lw_parts(model, x, eps):
+    return BM._log_weight_parts(model, x, eps)[:3]
+
+
+def iwae_bound(model, x, eps):
+    return torch.logsumexp(log_weights(model, x, eps), dim=0) - math.log(eps.shape[0])
+
+
+def free_bits_kl(mu, logvar, free_bits):
+    kl_dims = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())  # (B, D)
+    return torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()
+
+
+def cvae_inputs(x, z, y, num_classes=10):
+    c = F.one_hot(y, num_classes).float()
+    return torch.cat([x.reshape(len(x), -1), c], dim=1), torch.cat([z, c], dim=1)
+
+
+def cvae_forward(model, x, y, eps):
+    c = F.one_hot(y, model.num_classes).float()
+    h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))
+    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    return model.fc4(F.relu(model.fc3(torch.cat([z, c], dim=1)))), mu, logvar
+
+
+def cvae_forward_f64(model, x, y, eps):
+    c = torch.eye(model.num_classes, dtype=F64)[y]
+    lin = [(m.weight.double(), m.bias.double()) for m in (model.fc1, model.fc_mu, model.fc_logvar, model.fc3, model.fc4)]
+    h = F.relu(F.linear(torch.cat([x.reshape(len(x), -1).double(), c], 1), *lin[0]))
+    mu, logvar = F.linear(h, *lin[1]), F.linear(h, *lin[2])
+    z = mu + logvar.mul(0.5).exp() * eps.double()
+    return F.linear(F.relu(F.linear(torch.cat([z, c], 1), *lin[3])), *lin[4]), mu, logvar
+
+
+def cvae_no_decoder_label(model, x, y, eps):
+    c = F.one_hot(y, model.num_classes).float()
+    h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))
+    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
+    return model.fc4(F.relu(model.fc3(mu + torch.exp(0.5 * logvar) * eps))), mu, logvar
+
+
+def cvae_forward_variant(**kw):
+    return lambda model, x, y, eps: tuple(t for t in _variant(model, x, y, eps, **kw))
+
+
+def _variant(model, x, y, eps, relu=True, noise=True, squash=False):
+    act = F.relu if relu else (lambda t: t)
+    c = F.one_hot(y, model.num_classes).float()
+    h = act(model.fc1(torch.cat([x.reshape(len(x), -1), c], 1)))
+    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
+    z = mu + torch.exp(0.5 * logvar) * eps if noise else mu
+    logits = model.fc4(act(model.fc3(torch.cat([z, c], 1))))
+    return (torch.sigmoid(logits) if squash else logits), mu, logvar
+
+
+SPECS = [
+    Spec("log_weights", E.check_log_weights, log_weights, log_weights_f64,
+         [("Gaussian densities by hand, softplus", log_weights_by_hand)],
+         [Wrong("no prior term", lambda m, x, e: (lambda ll, lp, lq: ll - lq)(*lw_parts(m, x, e)),
+                ("case 1 (", DIFF, "prior term log p(z) seems to be missing")),
+          Wrong("no log q", lambda m, x, e: (lambda ll, lp, lq: ll + lp)(*lw_parts(m, x, e)),
+                (DIFF, "log q(z|x) seems to be missing")),
+          Wrong("+ log q", lambda m, x, e: (lambda ll, lp, lq: ll + lp + lq)(*lw_parts(m, x, e)),
+                (DIFF, "wrong sign")),
+          Wrong("the variance as q's scale", lambda m, x, e: BM.LOG_WEIGHT_DIAGNOSES[4][1](m, x, e),
+                (DIFF, "variance where the standard deviation belongs")),
+          Wrong("+ BCE", lambda m, x, e: (lambda ll, lp, lq: -ll + lp - lq)(*lw_parts(m, x, e)),
+                (DIFF, "minus the BCE")),
+          Wrong("no sum over the latent dimensions", lambda m, x, e: (
+              lambda mu, lv: -0.5 * e ** 2 + 0 * mu)(*m.encode(x)), ("wrong shape: got (5, 3, 2), expected (5, 3)",
+                                                                    "missing a sum")),
+          Wrong("(B, k) instead of (k, B)", lambda m, x, e: log_weights(m, x, e).T,
+                ("case 1 (", "wrong shape: got (3, 5), expected (5, 3)", "transposed")),
+          Wrong("z not flattened for the decoder", lambda m, x, e: m.decode_logits(
+              m.encode(x)[0] + e).sum(-1), ("case 1 (", "raised"))]),
+    Spec("iwae_bound", E.check_iwae_bound, iwae_bound, lambda m, x, e: iwae_bound(m, x, e).double(),
+         [("max shift by hand", lambda m, x, e: (lambda w: w.max(0).values + torch.log(
+             torch.exp(w - w.max(0).values).mean(0)))(log_weights(m, x, e)))],
+         [Wrong("log k forgotten", lambda m, x, e: torch.logsumexp(log_weights(m, x, e), 0),
+                ("case 1 (", DIFF, "1/k")),
+          Wrong("the mean log-weight (the ELBO)", lambda m, x, e: log_weights(m, x, e).mean(0),
+                ("case 1 (", DIFF, "ELBO")),
+          Wrong("log of the mean weight (underflows)", lambda m, x, e: log_weights(m, x, e).exp().mean(0).log(),
+                ("case 1 (", DIFF, "inf or NaN")),
+          Wrong("one bound for the batch", lambda m, x, e: iwae_bound(m, x, e).mean(), ("wrong shape",))]),
+    Spec("free_bits_kl", E.check_free_bits, free_bits_kl, in_dtype(free_bits_kl, F64),
+         [("torch.maximum with a tensor", lambda mu, lv, fb: torch.maximum(
+             (0.5 * (mu ** 2 + lv.exp() - 1 - lv)).mean(0), torch.tensor(fb)).sum()),
+          ("torch.distributions per dimension", lambda mu, lv, fb: torch.clamp(torch.distributions.kl_divergence(
+              Normal(mu, torch.exp(0.5 * lv)), Normal(0.0, 1.0)).mean(0), min=fb).sum())],
+         [Wrong("clamped per image, then averaged", lambda mu, lv, fb: torch.clamp(
+             -0.5 * (1 + lv - mu ** 2 - lv.exp()), min=fb).mean(0).sum(),
+                ("case 2 (a collapsed", DIFF, "each image's KL")),
+          Wrong("the total KL clamped", lambda mu, lv, fb: torch.clamp(
+              (-0.5 * (1 + lv - mu ** 2 - lv.exp())).sum(1).mean(), min=fb), (DIFF, "clamping the total KL")),
+          Wrong("clamped from above", lambda mu, lv, fb: torch.clamp(
+              (-0.5 * (1 + lv - mu ** 2 - lv.exp())).mean(0), max=fb).sum(), ("case 1 (", DIFF, "from above")),
+          Wrong("summed over the batch", lambda mu, lv, fb: torch.clamp(
+              (-0.5 * (1 + lv - mu ** 2 - lv.exp())).sum(0), min=fb).sum(), (DIFF, "summing over the batch")),
+          Wrong("no sum over the dimensions", lambda mu, lv, fb: torch.clamp(
+              (-0.5 * (1 + lv - mu ** 2 - lv.exp())).mean(0), min=fb), ("wrong shape: got (3,), expected ()",))]),
+    Spec("cvae_inputs", E.check_cvae_inputs, cvae_inputs, in_dtype(cvae_inputs, F64),
+         [("torch.eye rows and flatten(1)", lambda x, z, y, num_classes=10: (
+             torch.cat([x.flatten(1), torch.eye(num_classes)[y]], 1), torch.cat([z, torch.eye(num_classes)[y]], 1)))],
+         [Wrong("the label first", lambda x, z, y, num_classes=10: tuple(
+             torch.cat([F.one_hot(y, num_classes).float(), v], 1) for v in (x.reshape(len(x), -1), z)),
+                ("case 1 (", "encoder input: largest absolute difference", "come first")),
+          Wrong("the raw label", lambda x, z, y, num_classes=10: tuple(
+              torch.cat([v, y[:, None].float()], 1) for v in (x.reshape(len(x), -1), z)),
+                ("encoder input: wrong shape: got (2, 785), expected (2, 794)", "one-hot")),
+          Wrong("the decoder input without the label", lambda x, z, y, num_classes=10: (cvae_inputs(x, z, y, num_classes)[0], z),
+                ("decoder input: wrong shape",)),
+          Wrong("images not flattened", lambda x, z, y, num_classes=10: (
+              torch.cat([x, F.one_hot(y, num_classes).float()], 1), z), ("case 1 (", "raised"))]),
+    Spec("cvae_forward", E.check_cvae_forward, cvae_forward, cvae_forward_f64,
+         [("the package's own reference", E.EXERCISES["cvae_forward"].reference)],
+         [Wrong("the decoder not conditioned", cvae_no_decoder_label, ("case 1 (", "raised", "wrong width")),
+          Wrong("no ReLU", cvae_forward_variant(relu=False), ("logits: largest absolute difference", "ReLU")),
+          Wrong("z = mu (no noise)", cvae_forward_variant(noise=False), ("case 1 (", DIFF, "ignores the noise")),
+          Wrong("pixel means returned", cvae_forward_variant(squash=True), (DIFF, "pixel means")),
+          Wrong("model.encode used", lambda m, x, y, e: m.encode(x, y), ("raised", "model's layers"))]),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_exercise(spec):
+    run_spec(spec)
+
+
+def test_log_weights_reference_matches_the_package_bound():
+    """The reference log-weights are the package's: their IWAE estimate matches iwae.importance_weighted_bound's."""
+    from vae_course.iwae import vae_log_joint, vae_proposal
+
+    model, x, eps = BM._log_weight_cases()[0][1]
+    w = BM._log_weights_reference(model, x, eps)
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    direct = vae_log_joint(model)(x, z) - vae_proposal(model)(x).log_prob(z)
+    assert torch.allclose(w, direct) and w.shape == (5, 3)
+    assert torch.allclose(BM._iwae_bound_reference(model, x, eps), torch.logsumexp(direct, 0) - math.log(5))
+
+
+def test_free_bits_reference_is_the_objective_of_fit():
+    """The checker's reference equals the KL term that vae_course.objective's free bits adds to the loss."""
+    from vae_course.models import VAE
+    from vae_course.objective import _free_bits_terms
+
+    torch.manual_seed(0)
+    model = VAE(784, 32, 4)
+    x = torch.rand(6, 784)
+    torch.manual_seed(1)
+    terms = _free_bits_terms(model, x, None, "bernoulli", 1.0, 1.0, 0.3)
+    torch.manual_seed(1)
+    mu, logvar = model.encode(x)
+    recon = terms.total - BM._free_bits_reference(mu, logvar, 0.3)
+    z = model.reparameterize(mu, logvar)
+    from vae_course.losses import bernoulli_nll
+    assert torch.allclose(recon, bernoulli_nll(model.decode_logits(z), x), atol=1e-4)
+
+
+def test_cvae_reference_matches_the_package_cvae():
+    for _, args, _ in BM._cvae_cases():
+        got, want = BM._cvae_forward_reference(*args), BM._cvae_forward_package(*args)
+        assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want))
+        assert not hasattr(args[0], "encode")  # the checker's model has the layers only

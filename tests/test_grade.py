@@ -1,0 +1,134 @@
+"""The grader: every submission runs in a fresh kernel in quick mode, every checker's verdict comes from the output
+metadata, and a submission that raises, hangs or is not a notebook is reported as such without stopping the grader.
+
+Three fixtures are built from one course notebook (notebooks/03_kl_divergence.ipynb): the solved edition (all
+PASS), the fresh student edition (all TODO) and the solved edition with a wrong answer in its solution (FAIL); three
+tiny synthetic ones raise in a non-checker cell, hang, or are not notebooks at all.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from vae_course import grade, student_edition
+from vae_course.execute import NOTEBOOK_DIR
+
+SOURCE = NOTEBOOK_DIR / "03_kl_divergence.ipynb"
+WRONG_KL = "    return 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)  # the sign is wrong"
+
+
+def _wrong_answer(nb):
+    """The solved notebook with the KL's solution region holding a wrong formula."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "def kl(" in cell.source and student_edition.has_solution(cell.source):
+            lines = cell.source.splitlines()
+            start = next(i for i, l in enumerate(lines) if student_edition.BEGIN in l)
+            end = next(i for i, l in enumerate(lines) if student_edition.END in l)
+            cell.source = "\n".join(lines[:start + 1] + [WRONG_KL] + lines[end:])
+            return nb
+    pytest.skip("notebook 03's kl cell has no solution markers yet")
+
+
+def _synthetic(cells: list[str]):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+KL = "def kl(mu, logvar):\n    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)"
+STUB = "def reparameterize(mu, logvar, eps):\n    raise NotImplementedError('your code here')"
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    shutil.copy(SOURCE, folder / "a_solved.ipynb")
+    built = student_edition.build(tmp_path_factory.mktemp("edition"), [SOURCE])
+    shutil.copy(built[0], folder / "b_student.ipynb")
+    nbformat.write(_wrong_answer(nbformat.read(SOURCE, as_version=4)), folder / "c_wrong.ipynb")
+    nbformat.write(_synthetic(["import torch\nfrom vae_course import exercises", KL,
+                               "exercises.check_gaussian_kl(kl)", "1 / 0  # a bug outside any checker", STUB,
+                               "exercises.check_reparameterize(reparameterize)",
+                               "exercises.check_toy_elbo(toy_elbo)  # never defined: the checker cell raises"]),
+                   folder / "d_raises.ipynb")
+    nbformat.write(_synthetic(["import torch\nfrom vae_course import exercises", KL,
+                               "exercises.check_gaussian_kl(kl)", "import time\ntime.sleep(600)",
+                               "exercises.check_reparameterize(None)"]), folder / "e_hangs.ipynb")
+    (folder / "f_notes.ipynb").write_text("these are my notes, not a notebook\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(submissions, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "grades.csv"
+    fixtures = sorted(submissions.glob("[abc]_*.ipynb"))
+    main = grade.grade(fixtures, csv_path=out, timeout=300)
+    others = grade.grade(sorted(submissions.glob("[def]_*.ipynb")), csv_path=out.with_name("others.csv"), timeout=40)
+    return main, others, out
+
+
+def test_the_three_fixtures(graded, capsys):
+    reports, _, out = graded
+    by_name = {r.name: r for r in reports}
+    assert by_name["a_solved.ipynb"].status == "ok", by_name["a_solved.ipynb"].detail
+    assert by_name["a_solved.ipynb"].verdicts == {"gaussian_kl": "PASS"}
+    assert by_name["b_student.ipynb"].verdicts == {"gaussian_kl": "TODO"}
+    assert by_name["b_student.ipynb"].status == "ok", by_name["b_student.ipynb"].detail
+    assert by_name["c_wrong.ipynb"].verdicts == {"gaussian_kl": "FAIL"}
+    header, rows = grade.table(reports)
+    assert header == ["submission", "status", "gaussian_kl", "detail"]
+    assert rows == [["a_solved.ipynb", "ok", "PASS", ""], ["b_student.ipynb", "ok", "TODO", ""],
+                    ["c_wrong.ipynb", "ok", "FAIL", ""]]
+    with open(out, newline="") as f:
+        assert list(csv.reader(f)) == [header, *rows]
+    print("\n" + grade.format_table(header, rows))
+
+
+def test_raising_hanging_and_non_notebooks_are_reported_not_fatal(graded):
+    _, reports, out = graded
+    by_name = {r.name: r for r in reports}
+    raised, hung, notes = by_name["d_raises.ipynb"], by_name["e_hangs.ipynb"], by_name["f_notes.ipynb"]
+    assert raised.status == "raised" and raised.detail.startswith("cell 3 raised ZeroDivisionError")
+    assert raised.verdicts == {"gaussian_kl": "PASS", "reparameterize": "TODO", "toy_elbo": "ERROR"}
+    assert hung.status == "timeout" and "40" in hung.detail
+    assert hung.verdicts["gaussian_kl"] == "PASS" and "reparameterize" not in hung.verdicts
+    assert notes.status == "not a notebook" and notes.verdicts == {}
+    header, rows = grade.table(reports)
+    assert header == ["submission", "status", "gaussian_kl", "reparameterize", "toy_elbo", "detail"]
+    assert [r[:5] for r in rows] == [["d_raises.ipynb", "raised", "PASS", "TODO", "ERROR"],
+                                     ["e_hangs.ipynb", "timeout", "PASS", "-", "-"],
+                                     ["f_notes.ipynb", "not a notebook", "-", "-", "-"]]
+    with open(out.with_name("others.csv"), newline="") as f:
+        assert list(csv.reader(f)) == [header, *rows]
+    text = grade.format_table(header, rows)
+    assert re.search(r"^d_raises\.ipynb +raised +PASS +TODO +ERROR", text, re.M)
+    assert "f_notes.ipynb: " in text
+
+
+def test_checker_calls_map_to_exercise_names():
+    assert grade.checker_names("r = exercises.check_mc_marginal(f)\nexercises.check_cb_log_normalizer(g)") == \
+        ["mc_log_marginal", "cb_log_norm"]
+    assert grade.checker_names("def check_my_shapes(x):\n    check_my_shapes(1)") == []
+
+
+def test_folders_expand_and_missing_files_are_reported(submissions, tmp_path, capsys):
+    assert [p.name for p in grade.submissions([submissions])][:3] == ["a_solved.ipynb", "b_student.ipynb",
+                                                                      "c_wrong.ipynb"]
+    reports = grade.grade([tmp_path / "nope.ipynb"], csv_path=None)
+    assert reports[0].status == "not a notebook" and reports[0].detail == "no such file"
+
+
+def test_the_cli(submissions, tmp_path, capsys):
+    from vae_course.__main__ import main
+
+    out = tmp_path / "table.csv"
+    assert main(["grade", str(submissions / "f_notes.ipynb"), "--csv", str(out), "--timeout", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "f_notes.ipynb  not a notebook" in printed and f"wrote {out}" in printed
+    assert out.read_text().splitlines()[0] == "submission,status,detail"
+    with pytest.raises(SystemExit):
+        main(["grade", "x.ipynb", "--timeout", "0"])
