@@ -111,3 +111,13 @@ def test_the_cli_builds_the_edition(tmp_path, capsys):
     nbformat.write(broken, bad)
     assert main(["student-edition", str(tmp_path / "out2"), str(bad)]) == 1
     assert "bad.ipynb, cell 0" in capsys.readouterr().out
+
+
+def test_nbgrader_source_marks_every_solution_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SOLVED), nbformat.v4.new_code_cell("x = 1")]
+    marked = se.nbgrader_source(nb)
+    meta = marked.cells[0].metadata["nbgrader"]
+    assert meta["solution"] is True and meta["grade"] is False and meta["grade_id"].startswith("solution-")
+    assert "nbgrader" not in marked.cells[1].metadata and "nbgrader" not in nb.cells[0].metadata
+    nbformat.validate(marked)

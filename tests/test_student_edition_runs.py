@@ -36,28 +36,34 @@ def _text(output) -> str:
     return ""
 
 
+def _first_line(source: str) -> str:
+    return source.strip().splitlines()[0][:60] if source.strip() else ""
+
+
 def problems_of(nb, name: str) -> list[str]:
-    """Every reason this executed student notebook fails the Run All rule, one line each."""
+    """Every reason this executed student notebook fails the Run All rule, one line each (cells are numbered as
+    in the student edition, whose first cell is the edition's introduction)."""
     problems = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        first = _first_line(cell.source)
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                problems.append(f"{name}, cell {index} ({first[:60]!r}) raised {out.get('ename')}: "
+                problems.append(f"student {name}, cell {index} ({first!r}) raised {out.get('ename')}: "
                                 f"{str(out.get('evalue')).splitlines()[0] if out.get('evalue') else ''}")
         if checker_cell(cell.source):
             lines = [line for out in cell.get("outputs", []) for line in _text(out).splitlines()]
             if not any(line.startswith("TODO") for line in lines):
                 shown = lines[0][:90] if lines else "nothing"
-                problems.append(f"{name}, cell {index} ({first[:60]!r}) is a checker cell that printed no TODO line "
+                problems.append(f"student {name}, cell {index} ({first!r}) is a checker cell that printed no TODO line "
                                 f"(it printed {shown!r}): is its solution cell marked with ### BEGIN SOLUTION?")
     return problems
 
 
 def unmarked_solution_cells(nb, name: str) -> list[str]:
-    return [f"{name}, cell {i}: tagged 'solution' but has no {student_edition.BEGIN} marker"
+    return [f"notebooks/{name}, cell {i} ({_first_line(c.source)!r}): tagged 'solution' but has no "
+            f"{student_edition.BEGIN} marker"
             for i, c in enumerate(nb.cells)
             if "solution" in c.metadata.get("tags", []) and not student_edition.has_solution(c.source)]
 
@@ -104,11 +110,11 @@ def test_the_rule_catches_errors_and_checker_cells_without_todo():
     nb.cells = [ok, passed, broken, helper]
     problems = problems_of(nb, "demo.ipynb")
     assert problems == [
-        "demo.ipynb, cell 1 ('exercises.check_toy_elbo(toy_elbo)') is a checker cell that printed no TODO line (it "
+        "student demo.ipynb, cell 1 ('exercises.check_toy_elbo(toy_elbo)') is a checker cell that printed no TODO line (it "
         "printed 'PASS toy_elbo: all 7 cases'): is its solution cell marked with ### BEGIN SOLUTION?",
-        "demo.ipynb, cell 2 ('x = kl(mu, logvar)') raised NotImplementedError: your code here"]
+        "student demo.ipynb, cell 2 ('x = kl(mu, logvar)') raised NotImplementedError: your code here"]
     tagged = nbformat.v4.new_code_cell("def f():\n    return 1")
     tagged.metadata["tags"] = ["solution"]
     nb.cells = [tagged]
     assert unmarked_solution_cells(nb, "demo.ipynb") == [
-        "demo.ipynb, cell 0: tagged 'solution' but has no ### BEGIN SOLUTION marker"]
+        "notebooks/demo.ipynb, cell 0 ('def f():'): tagged 'solution' but has no ### BEGIN SOLUTION marker"]

@@ -180,8 +180,8 @@ def remedy_runs(train_images: torch.Tensor, test_images: torch.Tensor, *, epochs
     """
     common = dict(epochs=epochs, lr=lr, latent_dim=latent_dim, seed=seed, progress=progress, binarize=binarize)
     return [collapse_run("no remedy", train_images, test_images, **common),
-            collapse_run(f"KL warm-up ({warmup_epochs:g} epochs)", train_images, test_images,
-                         kl_warmup_epochs=warmup_epochs, **common),
+            collapse_run(f"KL warm-up ({warmup_epochs:g} epoch{'' if warmup_epochs == 1 else 's'})", train_images,
+                         test_images, kl_warmup_epochs=warmup_epochs, **common),
             collapse_run(f"free bits ({free_bits:g} nats/dim)", train_images, test_images, free_bits=free_bits,
                          **common)]
 

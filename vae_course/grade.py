@@ -1,11 +1,13 @@
 """Grade student notebooks: run each in a fresh kernel and collect every checker's machine-readable verdict.
 
-Used by ``python -m vae_course grade SUBMISSION [SUBMISSION ...]`` (README, "Teaching with this course") and by CI's
-run of the student edition.
+Used by ``python -m vae_course grade SUBMISSION [SUBMISSION ...] [--csv PATH] [--timeout SECONDS]`` (README,
+"Teaching with this course"). The grader's own test, ``tests/test_grade.py``, grades the solved edition, the student
+edition and a wrong answer of one course notebook.
 
 Each checker in :mod:`vae_course.exercises` returns a result whose display carries its verdict in the output's
 metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO"}}``, so grading never parses
-prose. A checker cell that raised instead is an ``ERROR`` for its exercise. A submission that raises elsewhere,
+prose. A checker cell that raised instead is an ``ERROR`` for the exercises of the ``check_*`` calls in it, mapped to
+exercise names by :mod:`vae_course.exercises.registry`. A submission that raises elsewhere,
 hangs past the time limit or is not a notebook is reported as such in its row; it never stops the grader.
 """
 from __future__ import annotations
@@ -119,8 +121,8 @@ def table(reports: list[Report]) -> tuple[list[str], list[list[str]]]:
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     shown = [row[:-1] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header[:-1], *shown)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header[:-1], widths))]
-    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in shown]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header[:-1], widths)).rstrip()]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in shown]
     lines += [f"{row[0]}: {row[-1]}" for row in rows if row[-1]]
     return "\n".join(lines)
 

@@ -98,8 +98,8 @@ SPECS = [
              [F.one_hot(y, num_classes).float(), v.reshape(len(v), -1)], 1), ("case 1 (", DIFF, "come first")),
           Wrong("the raw label as one column", lambda v, y, num_classes=10: torch.cat(
               [v.reshape(len(v), -1), y[:, None].float()], 1), ("wrong shape: got (3, 3), expected (3, 12)", "one-hot")),
-          Wrong("integer one-hot rows", lambda v, y, num_classes=10: F.one_hot(y, num_classes),
-                ("case 1 (", "wrong")),
+          Wrong("only the one-hot rows, as integers", lambda v, y, num_classes=10: F.one_hot(y, num_classes),
+                ("case 1 (", "wrong dtype")),
           Wrong("images not flattened", lambda v, y, num_classes=10: torch.cat([v, F.one_hot(y, num_classes).float()], 1),
                 ("case 2 (images (2, 1, 28, 28)", "raised"))]),
 ]

@@ -82,8 +82,6 @@ def _iwae_reference(log_w):
 
 def check_iwae_estimate(student_fn: Callable) -> CheckResult:
     """Notebook 08: ``iwae_estimate(log_w)``: (k, B) log-weights -> (B,) log of the mean weight, computed stably."""
-    from ..iwae import iwae_from_log_weights
-
     def make(gen):
         k = int(torch.randint(1, 50, (), generator=gen))
         b = int(torch.randint(1, 5, (), generator=gen))

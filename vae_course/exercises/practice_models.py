@@ -21,7 +21,6 @@ before each step, and compares the reported losses (nats per image).
 """
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 import torch
@@ -77,6 +76,26 @@ def _map_parameters(name: str, desc: str, mine: nn.Module, ref: nn.Module) -> li
     return mapping
 
 
+def _unmatched(mine: nn.Module, ref: nn.Module) -> str:
+    """Which reference layers have no parameter of the same shape in the learner's model, and the reverse."""
+    theirs = [(n, tuple(p.shape)) for n, p in mine.named_parameters()]
+    missing = []
+    for ref_name, q in ref.named_parameters():
+        match = next((i for i, (_, shape) in enumerate(theirs) if shape == tuple(q.shape)), None)
+        if match is None:
+            missing.append(f"{ref_name} {tuple(q.shape)} ({ROLES[ref_name.split('.')[0]]})")
+        else:
+            theirs.pop(match)
+    parts = []
+    if missing:
+        parts.append("No parameter of yours has the shape of the reference's " + ", ".join(missing[:3])
+                     + (f" and {len(missing) - 3} more" if len(missing) > 3 else "") + ".")
+    if theirs:
+        parts.append("Yours without a counterpart: " + ", ".join(f"{n} {s}" for n, s in theirs[:3])
+                     + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "") + ".")
+    return " ".join(parts)
+
+
 def _load(mapping, ref: nn.Module) -> None:
     """Copy the reference's weights into the learner's parameters."""
     ref_params = dict(ref.named_parameters())
@@ -104,12 +123,16 @@ def _identity(t):
     return t
 
 
-def _check_output(name, where, got, want, variants, path):
-    """Stop with a FAIL naming the output, the layers on its path and any recognised mistake, unless it matches."""
+def _check_output(name, where, got, want, variants, layers="", note=""):
+    """Stop with a FAIL naming the output, any recognised mistake and the reference layers on the output's path (or
+    ``note``), unless it matches."""
     why = mismatch(got, want)
     if why is not None:
-        notes = "".join(f"{msg} " for msg, alt in variants if mismatch(got, alt) is None)
-        raise Verdict(fail(name, f"{where}: {why} {notes}The reference layers on its path: {path}."))
+        notes = "".join(f" {msg}" for msg, alt in variants if mismatch(got, alt) is None)
+        if notes:  # a named mistake replaces the generic guesses
+            why = mismatch(got, want, generic=False)
+        tail = note or f"The reference layers on its path: {layers}."
+        raise Verdict(fail(name, f"{where}: {why}{notes} {tail}"))
 
 
 @checker
@@ -131,9 +154,10 @@ def check_vae_module(VAEClass) -> CheckResult:
         require(name, isinstance(mine, nn.Module), f"{desc}: your class does not make an nn.Module (subclass nn.Module "
                                                    f"and call super().__init__() first).")
         n_mine, n_ref = sum(p.numel() for p in mine.parameters()), ref.num_parameters()
-        counts = ", ".join(f"{n} {tuple(p.shape)}" for n, p in mine.named_parameters())
-        require(name, n_mine == n_ref, f"{desc}: your model has {n_mine:,} parameters, the reference has {n_ref:,} "
-                                       f"(yours: {counts or 'none'}).")
+        ignored = " Your model seems to ignore the sizes it is given: build the layers from input_dim, hidden_dim " \
+                  "and latent_dim." if sizes and n_mine == 631_188 else ""
+        require(name, n_mine == n_ref, f"{desc}: your model has {n_mine:,} parameters, the reference has {n_ref:,}."
+                                       f"{ignored or ' ' + _unmatched(mine, ref)}")
         _load(_map_parameters(name, desc, mine, ref), ref)
         for method in ("encode", "reparameterize", "decode_logits"):
             require(name, callable(getattr(mine, method, None)),
@@ -173,8 +197,8 @@ def check_vae_module(VAEClass) -> CheckResult:
         _check_output(name, f"{desc}: reparameterize(mu=0, logvar=0.5) under torch.manual_seed(3)", zm, zr, [
             ("Did you use the variance where the standard deviation belongs?", mu + torch.exp(lv) * eps),
             ("Your sample ignores the noise.", mu)],
-            "none (draw the noise with torch.randn_like: the checker seeds torch's generator so that yours and the "
-            "reference's are the same)")
+            note="Draw the noise with torch.randn_like: the checker seeds torch's generator before each call, so that "
+                 "yours and the reference's are the same.")
         x = _images(4)
         with seeded(5):
             out = attempt(name, f"{desc}: forward on images (4, 1, 28, 28)", mine, x)

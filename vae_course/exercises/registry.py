@@ -16,7 +16,7 @@ import math
 from typing import Callable, Sequence
 
 from . import beyond, beyond_models, practice, practice_models, theory
-from .core import CheckResult, Exercise
+from .core import Exercise
 
 EXERCISES: dict[str, Exercise] = {}
 for _part in (theory, practice, practice_models, beyond, beyond_models):
