@@ -136,3 +136,17 @@ def test_the_cli(submissions, tmp_path, capsys):
     assert out.read_text().splitlines()[0] == "submission,status,detail"
     with pytest.raises(SystemExit):
         main(["grade", "x.ipynb", "--timeout", "0"])
+
+
+def test_repeated_file_names_are_told_apart_by_their_folder(tmp_path):
+    for who in ("alice", "bob"):
+        (tmp_path / who).mkdir()
+        (tmp_path / who / "03_kl_divergence.ipynb").write_text("{}", encoding="utf-8")
+    (tmp_path / "bob" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "bob" / ".ipynb_checkpoints" / "03_kl_divergence-checkpoint.ipynb").write_text("{}")
+    found = grade.submissions([tmp_path])
+    assert grade.display_names(found) == ["alice/03_kl_divergence.ipynb", "bob/03_kl_divergence.ipynb"]
+    assert grade.display_names([tmp_path / "alice" / "03_kl_divergence.ipynb"]) == ["03_kl_divergence.ipynb"]
+    reports = grade.grade([tmp_path], csv_path=None)
+    assert [(r.name, r.status) for r in reports] == [("alice/03_kl_divergence.ipynb", "not a notebook"),
+                                                    ("bob/03_kl_divergence.ipynb", "not a notebook")]

@@ -57,7 +57,8 @@ def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:
             if isinstance(record, dict) and record.get("verdict") in VERDICTS:
                 verdicts[str(record.get("exercise"))] = record["verdict"]
             if out.get("output_type") == "error":
-                raised = f"cell {index} raised {out.get('ename')}: {out.get('evalue')}"
+                evalue = str(out.get("evalue") or "").strip().splitlines()
+                raised = f"cell {index} raised {out.get('ename')}: {evalue[0][:150] if evalue else ''}".rstrip(": ")
         if raised:
             missing = [n for n in names if n not in verdicts]
             for n in missing:
@@ -81,7 +82,8 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is "not a notebook"
-        report.status, report.detail = "not a notebook", f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        first = str(exc).strip().splitlines()
+        report.status, report.detail = "not a notebook", f"{type(exc).__name__}: {first[0][:120] if first else ''}"
         return report
     deadline = time.monotonic() + timeout
     client = NotebookClient(nb, kernel_name="python3", allow_errors=True, record_timing=False,
@@ -103,11 +105,26 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool
 
 
 def submissions(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand folders into the notebooks they hold (sorted); keep files as given."""
+    """Expand folders into the notebooks they hold, in subfolders too (sorted, Jupyter's checkpoints left out);
+    keep files as given."""
     out: list[Path] = []
     for p in map(Path, paths):
-        out.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+        if p.is_dir():
+            out.extend(sorted(n for n in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in n.parts))
+        else:
+            out.append(p)
     return out
+
+
+def display_names(paths: list[Path]) -> list[str]:
+    """Each submission's name in the table: its file name, or its path below the submissions' common folder when
+    file names repeat (``alice/03_kl_divergence.ipynb``, ``bob/03_kl_divergence.ipynb``)."""
+    names = [p.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    full = [p.resolve() for p in paths]
+    base = Path(os.path.commonpath([str(f.parent) for f in full]))
+    return [str(f.relative_to(base)) for f in full]
 
 
 def table(reports: list[Report]) -> tuple[list[str], list[list[str]]]:
@@ -131,11 +148,14 @@ def grade(paths: list[str | os.PathLike], *, csv_path: str | os.PathLike | None 
           timeout: float = 600, quick: bool = True) -> list[Report]:
     """Grade every submission, print the table, and write it as CSV to ``csv_path`` (None: don't write)."""
     reports = []
-    for p in submissions(paths):
+    found = submissions(paths)
+    for p, name in zip(found, display_names(found)):
         if not p.exists():
-            reports.append(Report(p.name, "not a notebook", detail="no such file"))
+            reports.append(Report(name, "not a notebook", detail="no such file"))
             continue
-        reports.append(grade_notebook(p, timeout=timeout, quick=quick))
+        report = grade_notebook(p, timeout=timeout, quick=quick)
+        report.name = name
+        reports.append(report)
     header, rows = table(reports)
     print(format_table(header, rows))
     if csv_path is not None:

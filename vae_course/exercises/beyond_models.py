@@ -98,7 +98,7 @@ def check_log_weights(student_fn: Callable) -> CheckResult:
     Compared with :func:`vae_course.iwae.vae_log_joint` and :func:`vae_course.iwae.vae_proposal`.
     """
     return compare(student_fn, _log_weights_reference, _log_weight_cases(), name="log_weights",
-                   diagnoses=LOG_WEIGHT_DIAGNOSES)
+                   diagnoses=LOG_WEIGHT_DIAGNOSES, inputs="seeded models, images and noise")
 
 
 def _iwae_bound_reference(model, x, eps):
@@ -120,7 +120,7 @@ def check_iwae_bound(student_fn: Callable) -> CheckResult:
     return compare(student_fn, _iwae_bound_reference, _log_weight_cases()[:1] + [
         ("VAE 784-400-2, 3 images, k = 50", (_vae(), _binary(4, (3, 1, 28, 28)),
                                              torch.randn(50, 3, 2, generator=torch.Generator().manual_seed(82))), {}),
-    ] + _log_weight_cases()[2:], name="iwae_bound", diagnoses=diagnoses)
+    ] + _log_weight_cases()[2:], name="iwae_bound", diagnoses=diagnoses, inputs="seeded models, images and noise")
 
 
 # --- Notebook 09: the free-bits KL term ---
@@ -308,7 +308,7 @@ def check_cvae_forward(student_fn: Callable) -> CheckResult:
              ("object has no attribute 'decode", "Write the pass with the model's layers (model.fc3, model.fc4): the "
                                                  "checker's model has no decode_logits.")]
     return compare(student_fn, _cvae_forward_package, _cvae_cases(), name="cvae_forward", diagnoses=diagnoses,
-                   names=("logits", "mu", "logvar"), error_notes=notes)
+                   names=("logits", "mu", "logvar"), error_notes=notes, inputs="seeded models, images and noise")
 
 
 EXERCISES = (

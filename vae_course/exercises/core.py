@@ -210,7 +210,8 @@ def raised(name: str, where: str, exc: BaseException, inputs: str = "", note: st
 
 def compare(student_fn: Callable, reference_fn: Callable, cases: Sequence[Case], *, name: str, hint: str = "",
             atol: float = 0.0, rtol: float = 0.0, diagnoses: Sequence[Diagnosis] = (),
-            names: Sequence[str] | None = None, error_notes: Sequence[tuple[str, str]] = ()) -> CheckResult:
+            names: Sequence[str] | None = None, error_notes: Sequence[tuple[str, str]] = (),
+            inputs: str = "fixed and random inputs") -> CheckResult:
     """Run ``student_fn`` and ``reference_fn`` on each ``(description, args, kwargs)`` case and compare the results.
 
     Tensors are compared shape and dtype first, then within a tolerance relative to the size of the values that
@@ -218,17 +219,17 @@ def compare(student_fn: Callable, reference_fn: Callable, cases: Sequence[Case],
     failure with its one-line message, never a traceback; ``NotImplementedError`` gives ``TODO``. ``diagnoses``
     lists known wrong variants ``(message, wrong_fn)``: a failing answer that matches one gets its message.
     ``names`` labels the values of a tuple answer; ``error_notes`` pairs ``(text, note)`` add ``note`` to the FAIL
-    of an error whose message contains ``text``. ``hint`` is kept for backward compatibility and is not printed:
+    of an error whose message contains ``text``; ``inputs`` says in the PASS line what the cases were. ``hint`` is kept for backward compatibility and is not printed:
     hints come from :func:`vae_course.exercises.hint`.
     """
     if not callable(student_fn):
         return fail(name, "pass your function itself, without calling it: check_...(my_function), "
                           "not check_...(my_function()).")
     with one_thread():
-        return _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names, error_notes)
+        return _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names, error_notes, inputs)
 
 
-def _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names, error_notes) -> CheckResult:
+def _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names, error_notes, inputs) -> CheckResult:
     for i, (desc, args, kwargs) in enumerate(cases, start=1):
         want = reference_fn(*args, **kwargs)
         try:
@@ -244,7 +245,7 @@ def _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names
             if known:  # a named mistake replaces the generic guesses
                 why = mismatch(got, want, atol, rtol, names, generic=False) + known
             return fail(name, f"case {i} ({desc}): {why} Inputs: {describe_inputs(args, kwargs)}.")
-    return passed(name, f"all {len(cases)} cases match the reference (fixed and random inputs).")
+    return passed(name, f"all {len(cases)} cases match the reference ({inputs}).")
 
 
 class Verdict(Exception):
