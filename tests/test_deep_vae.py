@@ -33,3 +33,17 @@ def test_load_or_train_saves_then_loads(tmp_path, monkeypatch, mnist_small):
 def test_quick_recipe_is_small():
     quick, full = deep_vae.best_recipe(quick=True), deep_vae.best_recipe(quick=False)
     assert quick.epochs < full.epochs and quick.train_limit is not None and full.train_limit is None
+
+
+def test_an_interrupted_training_is_not_saved_as_the_recipe(tmp_path, monkeypatch, mnist_small):
+    from vae_course.train import History
+
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))
+    recipe = deep_vae.Recipe(hidden_dims=(32,), latent_dim=4, epochs=5, train_limit=256, monitor_test=64)
+    partial = History(train_loss=[200.0], train_recon=[190.0], train_kl=[10.0], test_loss=[210.0],
+                      test_recon=[200.0], test_kl=[10.0], interrupted=True)
+    monkeypatch.setattr(deep_vae, "train_best_model",
+                        lambda recipe, **kw: (deep_vae.DeepVAE.from_config(recipe.model_config()), partial, 1.0))
+    _, history, info = deep_vae.load_or_train_best_model(recipe)
+    assert info["interrupted"] and info["path"] is None and history["train_loss"] == [200.0]
+    assert not deep_vae.checkpoint_path(recipe).exists()

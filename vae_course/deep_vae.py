@@ -130,6 +130,10 @@ def load_or_train_best_model(recipe: Recipe | None = None, *, progress: bool = F
           f"{recipe.epochs} epochs on {n_train:,} images): no matching checkpoint yet. It is saved as {path.name} "
           f"and reused next time.", flush=True)
     model, hist, seconds = train_best_model(recipe, progress=progress, log_every=log_every)
+    if hist.interrupted:  # never store a partial run under the full recipe's name
+        print(f"Training stopped after {hist.epochs} of {recipe.epochs} epochs, so {path.name} is not written: the "
+              f"model below is the partial one, and the next call trains again.", flush=True)
+        return model, hist.as_dict(), {"loaded": False, "seconds": seconds, "path": None, "interrupted": True}
     save_checkpoint(model, path, hist, extra={"recipe": asdict(recipe), "train_images": n_train, "seconds": seconds,
                                               "threads": torch.get_num_threads()})
     return model, hist.as_dict(), {"loaded": False, "seconds": seconds, "path": path.name}
