@@ -6,18 +6,6 @@ from vae_course.models import VAE
 from vae_course.widgets import digit_encoder, interpolation_explorer, latent_explorer
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return VAE()
-
-
-@pytest.fixture(scope="module")
-def data():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
-
-
 def test_bad_input_gives_clear_errors(model, data):
     images, labels = data
     with pytest.raises(TypeError, match="expected a course VAE"):

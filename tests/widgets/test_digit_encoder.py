@@ -1,20 +1,7 @@
 import pytest
 import torch
 
-from vae_course.models import VAE
 from vae_course.widgets import digit_encoder
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return VAE()
-
-
-@pytest.fixture(scope="module")
-def data():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
 
 
 def test_digit_encoder_position_matches_encode(model, data):

@@ -11,18 +11,6 @@ from vae_course.models import VAE
 from vae_course.widgets import latent_explorer
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return VAE()
-
-
-@pytest.fixture(scope="module")
-def data():
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
-
-
 def png_size(data: bytes):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     return Image.open(io.BytesIO(data)).size
