@@ -21,31 +21,7 @@ import time
 import torch
 
 from vae_course.data import load_mnist
-from vae_course.likelihoods import LikelihoodRow, likelihood_table
-
-HEAD = ("likelihood p(x\\|z)", "trained on", "test ELBO bounds", "test ELBO", "recon", "KL", "σ")
-
-
-def what_it_bounds(row: LikelihoodRow) -> str:
-    """What the row's test ELBO is a lower bound on (notebook 07, section 2 for the BCE row)."""
-    if row.data.startswith("binary"):
-        return "log p(b), b in {0,1}^784"
-    if row.likelihood == "bernoulli":
-        return "E_b[log p(b)], b ~ Bernoulli(g)"
-    return f"log-density on {row.space}"
-
-
-def format_rows(rows: list[LikelihoodRow], markdown: bool = True) -> str:
-    """The rows as a markdown (or plain) table with the "test ELBO bounds" column, nats per image."""
-    cells = [(r.name, r.data, what_it_bounds(r), f"{r.test_elbo:.1f}", f"{r.test_recon:.1f}", f"{r.test_kl:.1f}",
-              "" if r.sigma is None else f"{r.sigma:.3g}") for r in rows]
-    if markdown:
-        lines = ["| " + " | ".join(HEAD) + " |", "|---|---|---|---:|---:|---:|---:|"]
-        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    head = [h.replace("\\", "") for h in HEAD]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
-    return "\n".join("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-                     for line in [head, ["-" * w for w in widths], *cells])
+from vae_course.likelihoods import format_table, likelihood_table
 
 
 def main(argv=None) -> None:
@@ -63,7 +39,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     rows = likelihood_table(args.epochs, verbose=True)
     print()
-    print(format_rows(rows, markdown=not args.plain))
+    print(format_table(rows, markdown=not args.plain))
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

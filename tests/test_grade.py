@@ -76,6 +76,7 @@ def graded(submissions, tmp_path_factory):
     return main, others, out
 
 
+@pytest.mark.slow
 def test_the_three_fixtures(graded, capsys):
     reports, _, out = graded
     by_name = {r.name: r for r in reports}
@@ -94,6 +95,7 @@ def test_the_three_fixtures(graded, capsys):
     print("\n" + grade.format_table(header, rows))
 
 
+@pytest.mark.slow
 def test_raising_hanging_and_non_notebooks_are_reported_not_fatal(graded):
     _, reports, out = graded
     by_name = {r.name: r for r in reports}

@@ -118,6 +118,21 @@ def test_format_table():
     plain = lk.format_table(rows, markdown=False)
     assert not plain.startswith("|") and "---|" not in plain and "-100.0" in plain
     assert len(lk.TABLE_SETUPS) == 7 and math.isfinite(rows[0].test_elbo)
+    assert md.splitlines()[0].startswith("| likelihood p(x\\|z) |")  # the pipe is escaped, so 7 columns stay 7
+    assert [line.count(" | ") for line in md.splitlines() if not line.startswith("|-")] == [6, 6, 6]
+
+
+def test_each_row_says_what_its_elbo_bounds():
+    def row(data, likelihood, space="[0,1]^784"):
+        return lk.LikelihoodRow("x", data, space, True, likelihood=likelihood)
+
+    assert row("binary (static)", "bernoulli").bounds == "log p(b), b in {0,1}^784"
+    assert row("binary (dynamic)", "bernoulli").bounds == "log p(b), b in {0,1}^784"
+    assert row("grey levels", "bernoulli").bounds == "E_b[log p(b)], b ~ Bernoulli(g)"  # BCE on grey levels
+    assert row("grey levels", "continuous_bernoulli").bounds == "log-density on [0,1]^784"
+    assert row("grey levels", "gaussian", "R^784").bounds == "log-density on R^784"
+    plain = lk.format_table([row("grey levels", "bernoulli")], markdown=False)
+    assert "test ELBO bounds" in plain.splitlines()[0] and "E_b[log p(b)]" in plain
 
 
 def test_likelihood_table_smoke(mnist_small):
