@@ -18,10 +18,10 @@ MAX_LINES = 400
 # Top-level name (a module, or a subpackage with everything in it) -> layer, bottom to top.
 LAYERS = {
     "config": 1, "data": 1,
-    "models": 2, "losses": 2, "objective": 2, "toy": 2, "estimators": 2,
+    "models": 2, "losses": 2, "objective": 2, "toy": 2, "estimators": 2, "priors": 2,
     "cvae": 2, "autoregressive": 2,  # re-exports of vae_course.models modules (notebooks 10, 09)
     "train": 3, "checkpoints": 3, "pretrained": 3, "deep_vae": 3,
-    "iwae": 4, "likelihoods": 4, "collapse": 4, "latent_space": 4,
+    "iwae": 4, "likelihoods": 4, "surgery": 4, "collapse": 4, "latent_space": 4,
     "viz": 5, "widgets": 5,
     "elbo_panel": 5, "cvae_widgets": 5,  # re-exports of vae_course.widgets modules (notebooks 02, 10)
     "exercises": 6, "execute": 6, "__main__": 6, "grade": 6, "student_edition": 6,
