@@ -298,3 +298,47 @@ def test_smaller_argument_gaps_get_one_sentence(grey, kwargs, name):
 def test_the_model_must_be_a_course_vae(grey):
     with pytest.raises(TypeError, match="model must be a course VAE"):
         fit("vae", grey, epochs=1, progress=False)
+
+
+# --- issue 14: the training monitor --------------------------------------------------------------------------------
+class _CountingMonitor:
+    def __init__(self):
+        self.calls = []
+
+    def on_step(self, model, epoch, step, steps_per_epoch, history):
+        self.calls.append(("step", epoch, step, steps_per_epoch, history.epochs))
+
+    def on_epoch_end(self, model, epoch, history):
+        self.calls.append(("epoch", epoch, history.epochs, len(history.test_loss)))
+
+
+def test_fit_hands_the_monitor_the_model_the_epoch_the_step_and_the_history(mnist_small):
+    train_x, _, test_x, _ = mnist_small
+    mon = _CountingMonitor()
+    fit(_model(), train_x[:256], test_x[:64], epochs=2, batch_size=128, progress=False, monitor=mon)
+    assert mon.calls == [("step", 1, 0, 2, 0), ("step", 1, 1, 2, 0), ("epoch", 1, 1, 1),
+                         ("step", 2, 0, 2, 1), ("step", 2, 1, 2, 1), ("epoch", 2, 2, 2)]
+
+
+def test_the_monitor_does_not_change_training(mnist_small):
+    from vae_course.widgets import training_monitor
+
+    train_x, _, test_x, test_y = mnist_small
+    runs = []
+    for monitor in (None, training_monitor(test_x, test_y, every="1 step", n_points=128)):
+        model = _model()
+        hist = fit(model, train_x, test_x, epochs=2, progress=False, seed=5, monitor=monitor)
+        runs.append((hist, model.state_dict(), torch.get_rng_state(), model.training))
+    (h0, w0, rng0, mode0), (h1, w1, rng1, mode1) = runs
+    assert h1.train_loss == h0.train_loss and h1.test_loss == h0.test_loss and h1.train_kl == h0.train_kl
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert torch.equal(rng0, rng1) and mode0 == mode1 is False  # the global RNG: untouched by the monitor
+
+
+def test_a_bad_monitor_is_one_clear_sentence(mnist_small):
+    from tests.test_bad_inputs import one_sentence_problem
+
+    for bad in (3, "live", object()):
+        with pytest.raises(TypeError, match="^monitor must be") as info:
+            fit(_model(), mnist_small[0][:64], epochs=1, progress=False, monitor=bad)
+        assert one_sentence_problem(str(info.value)) is None

@@ -9,6 +9,9 @@ Used by notebooks 05 and 06, by :mod:`vae_course.viz` (manifold grids, traversal
 * :func:`interpolate` walks the straight line from ``z0`` to ``z1``: ``z(t) = (1 - t) z0 + t z1``.
 * :func:`pca_plane` finds the 2-D plane (or k-D subspace) in which the posterior means of a large latent space vary
   most, so that a 20-D model can be explored with two sliders: ``z = origin + coords @ basis``.
+* :func:`aggregate_posterior_grid` evaluates the aggregate posterior q(z) = mean_i q(z|x_i) and the prior on a grid
+  of a 2-D plane (the explorer's "q(z) vs N(0, I)" layer); :func:`prior_hole_mass` measures how much of the prior's
+  mass falls where q(z) is small: the holes that the prior samples from and the codes never visit (notebook 06).
 """
 from __future__ import annotations
 
@@ -180,3 +183,124 @@ def sigma_ellipse(mu: torch.Tensor, logvar: torch.Tensor, k: float = 1.0, plane:
     angle = torch.linspace(0, 2 * math.pi, n)
     circle = torch.stack([angle.cos(), angle.sin()], dim=1)  # (n, 2)
     return centre + k * circle @ chol.T  # (n, 2)
+
+
+class AggregateGrid(NamedTuple):
+    """q(z) and p(z) on the cell centres of an ``n x n`` grid over ``[-limit, limit]^2`` of a plane's coordinates.
+
+    ``density[r, c]`` and ``prior[r, c]`` are the densities at ``(xs[c], ys[r])`` (``ys`` increasing with ``r``); the
+    midpoint rule ``density.sum() * cell_area`` is q's mass inside the square (about 1 when the square holds the codes).
+    """
+
+    xs: torch.Tensor  # (n,)
+    ys: torch.Tensor  # (n,)
+    density: torch.Tensor  # (n, n) q(c) = mean_i N(c; P(mu_i - o), P diag(sigma_i^2) P^T)
+    prior: torch.Tensor  # (n, n) N(c; -P o, I): the prior N(0, I) seen in the plane
+    cell_area: float
+    prior_mean: torch.Tensor  # (2,) -P o, where the prior's mean lands in the plane
+
+
+def _check_posteriors(mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(mu, torch.Tensor) and isinstance(logvar, torch.Tensor)) or mu.ndim != 2 \
+            or mu.shape != logvar.shape or mu.shape[0] == 0:
+        raise ValueError("mu and logvar must be two (N, D) tensors of the same shape with N > 0, e.g. from "
+                         "encode_means(model, images).")
+    if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
+        raise ValueError("mu and logvar must be finite: a NaN or infinite posterior has no density.")
+    return mu.detach().double().cpu(), logvar.detach().double().cpu()
+
+
+def aggregate_posterior_grid(mu: torch.Tensor, logvar: torch.Tensor, limit: float, n: int = 121,
+                             plane: Plane | None = None, chunk: int = 512) -> AggregateGrid:
+    """The aggregate posterior q(z) = (1/N) sum_i q(z|x_i) and the prior N(0, I), on a grid of a 2-D plane.
+
+    Seen in the plane ``c = P (z - o)`` (``P`` = ``plane.basis`` with orthonormal rows, ``o`` = ``plane.origin``), each
+    q(z|x_i) = N(mu_i, diag sigma_i^2) is the 2-D Gaussian N(P (mu_i - o), P diag(sigma_i^2) P^T) and the prior is
+    N(-P o, I). For a 2-D model without a plane these are q(z) and N(0, I) themselves.
+
+    Args:
+        mu, logvar: ``(N, D)`` posterior parameters of the images (e.g. the whole test set from :func:`encode_means`).
+        limit: the grid covers ``[-limit, limit]^2``; ``n``: cells per side (cell centres, for the midpoint rule).
+    """
+    mu, logvar = _check_posteriors(mu, logvar)
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit <= 0:
+        raise ValueError(f"limit={limit!r} must be a positive number (the grid spans [-limit, limit]^2).")
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 1000:
+        raise ValueError(f"n={n!r} must be a whole number of grid cells per side between 2 and 1000.")
+    d = mu.shape[1]
+    if plane is None:
+        if d != 2:
+            raise ValueError(f"the latent space is {d}-D: pass plane=pca_plane(mu) (or axis_plane) to pick the 2-D "
+                             f"slice of q(z) to draw.")
+        plane = axis_plane(2)
+    if plane.basis.shape != (2, d):
+        raise ValueError(f"plane must be a 2-D plane of the {d}-D latent space, got basis {tuple(plane.basis.shape)}.")
+    basis, origin = plane.basis.double(), plane.origin.double()
+    h = 2 * limit / n
+    xs = torch.linspace(-limit + h / 2, limit - h / 2, n, dtype=torch.float64)  # (n,) cell centres
+    cy, cx = torch.meshgrid(xs, xs, indexing="ij")  # (n, n): row r has y = xs[r]
+    grid = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=1)  # (G, 2)
+    centres = (mu - origin) @ basis.T  # (N, 2)
+    var = logvar.exp()  # (N, D)
+    a = var @ basis[0].pow(2)  # (N,) the 2x2 covariances P diag(var) P^T = [[a, b], [b, e]]
+    b = var @ (basis[0] * basis[1])
+    e = var @ basis[1].pow(2)
+    det = a * e - b * b  # (N,)
+    total = torch.zeros(grid.shape[0], dtype=torch.float64)
+    for i in range(0, mu.shape[0], chunk):
+        dx = grid[None, :, 0] - centres[i:i + chunk, None, 0]  # (c, G)
+        dy = grid[None, :, 1] - centres[i:i + chunk, None, 1]
+        ai, bi, ei, di = (t[i:i + chunk, None] for t in (a, b, e, det))
+        quad = (ei * dx * dx - 2 * bi * dx * dy + ai * dy * dy) / di  # (c, G) Mahalanobis distances squared
+        total += (torch.exp(-0.5 * quad) / (2 * math.pi * di.sqrt())).sum(dim=0)
+    density = (total / mu.shape[0]).reshape(n, n)
+    shift = -(basis @ origin)  # (2,) where the prior's mean lands in the plane
+    prior = torch.exp(-0.5 * ((grid - shift) ** 2).sum(dim=1)).reshape(n, n) / (2 * math.pi)
+    return AggregateGrid(xs.float(), xs.float().clone(), density.float(), prior.float(), h * h, shift.float())
+
+
+class HoleMass(NamedTuple):
+    """``mass`` = P_{z ~ N(0, I)}[q(z) < fraction * p(z)], a Monte Carlo estimate with its standard error."""
+
+    mass: float
+    stderr: float
+    fraction: float
+    draws: int
+
+
+def log_aggregate_posterior(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z) = log (1/N) sum_i N(z; mu_i, diag exp(logvar_i)) for codes ``z`` ``(M, D)``, exactly: ``(M,)``."""
+    mu, logvar = _check_posteriors(mu, logvar)
+    z = z.detach().double().cpu()
+    inv = (-logvar).exp()  # (N, D) 1 / sigma^2
+    # sum_d (z_d - mu_d)^2 / sigma_d^2 as three matrix products: (M, N) without an (M, N, D) tensor
+    quad = z.pow(2) @ inv.T - 2 * z @ (mu * inv).T + (mu.pow(2) * inv).sum(1)  # (M, N)
+    log_n = -0.5 * (quad + logvar.sum(1) + mu.shape[1] * math.log(2 * math.pi))  # (M, N)
+    return torch.logsumexp(log_n, dim=1) - math.log(mu.shape[0])
+
+
+def prior_hole_mass(mu: torch.Tensor, logvar: torch.Tensor, fraction: float = 0.1, draws: int = 4000,
+                    seed: int = 0, chunk: int = 500) -> HoleMass:
+    """How much prior mass falls where the codes are rare: h = P_{z ~ N(0, I)}[ q(z) < fraction * p(z) ].
+
+    Definition: q(z) = (1/N) sum_i N(z; mu_i, diag sigma_i^2) is the aggregate posterior of the ``N`` images whose
+    posteriors are given (in the full ``D``-dimensional latent space, no plane), p(z) = N(0, I). A code drawn from the
+    prior lands, with probability h, where the codes' density is below ``fraction`` times the prior's: a *hole*, where
+    the decoder was hardly ever trained. h is 0 when q = p, and tends to 1 when q covers little of the prior.
+
+    Estimate: ``draws`` codes z_j ~ N(0, I) from a generator seeded with ``seed`` (the global RNG is untouched),
+    q(z_j) computed exactly (:func:`log_aggregate_posterior`); ``mass`` is the share of the z_j in a hole and
+    ``stderr`` = sqrt(mass (1 - mass) / draws), the binomial standard error.
+    """
+    mu, logvar = _check_posteriors(mu, logvar)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < math.inf:
+        raise ValueError(f"fraction={fraction!r} must be a positive number (a hole is where q(z) < fraction * p(z)).")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws={draws!r} must be a positive whole number of prior samples.")
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(draws, mu.shape[1], generator=gen, dtype=torch.float64)  # (M, D)
+    log_p = -0.5 * (z.pow(2).sum(1) + mu.shape[1] * math.log(2 * math.pi))  # (M,)
+    log_q = torch.cat([log_aggregate_posterior(z[i:i + chunk], mu, logvar) for i in range(0, draws, chunk)])
+    holes = (log_q < log_p + math.log(fraction)).double()
+    mass = holes.mean().item()
+    return HoleMass(mass, math.sqrt(mass * (1 - mass) / draws), float(fraction), draws)

@@ -221,7 +221,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         test_labels: torch.Tensor | None = None, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
         on_epoch_end: Callable[[int, History], None] | None = None,
-        history: History | None = None, precision: str = "auto") -> History:
+        history: History | None = None, precision: str = "auto", monitor=None) -> History:
     """Train ``model`` with Adam on in-memory images and return a :class:`History` (nats per image).
 
     Args:
@@ -244,6 +244,9 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         precision: ``"auto"`` (default) runs the matrix products in bfloat16 where the hardware has it natively
             (mixed precision: weights, Adam, the loss terms and every reported number stay float32); ``"fp32"``
             keeps everything in float32; ``"bf16"`` forces bfloat16 products. See :func:`autocast_dtype`.
+        monitor: a live view such as ``vae_course.widgets.training_monitor(test_x, test_y)``; fit calls its
+            ``on_step(model, epoch, step, steps_per_epoch, history)`` before each step and its ``on_epoch_end(model,
+            epoch, history)`` after each epoch (``epoch`` counted over the history). It does not change the training.
 
     Raises:
         TrainingDivergedError: the loss or a gradient became NaN or infinite (the bad step is not applied).
@@ -262,6 +265,9 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     _number_at_least_0("free_bits", free_bits)
     _check_objective(likelihood, sigma, loss_fn)
     _check_callable("on_epoch_end", on_epoch_end)
+    if monitor is not None and not all(callable(getattr(monitor, m, None)) for m in ("on_step", "on_epoch_end")):
+        raise TypeError(f"monitor must be a view from vae_course.widgets.training_monitor (or None), "
+                        f"got {type(monitor).__name__}.")
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer over model.parameters() (or None for Adam), "
                         f"got {type(optimizer).__name__}.")
@@ -301,8 +307,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     from tqdm.auto import tqdm
 
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="batch", leave=True)
-    step = 0
-    epoch = 1
+    step, epoch = 0, 1
     model.train()
     try:
         with images_checked():  # the images were checked once above: no per-batch range check in the losses
@@ -314,6 +319,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                 sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images
                 beta_sum = 0.0
                 for b in range(steps_per_epoch):
+                    if monitor is not None:
+                        monitor.on_step(model, hist.epochs + 1, b, steps_per_epoch, hist)
                     idx = perm[b * batch_size:(b + 1) * batch_size]
                     xb = train_flat[idx]  # (B, 784)
                     if binarize == "dynamic":
@@ -373,6 +380,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                     hist.test_kl.append(ev["kl"])
                 hist.epoch_seconds.append(time.perf_counter() - start)
                 finished = epoch
+                if monitor is not None:
+                    monitor.on_epoch_end(model, hist.epochs, hist)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, hist)
     except KeyboardInterrupt:

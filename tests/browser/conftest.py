@@ -118,10 +118,16 @@ class LabServer:
         return None
 
 
-@pytest.fixture(scope="module")
-def lab_server(browser, tmp_path_factory):
-    """Start JupyterLab serving a temp copy of notebooks/ and stop it (and its kernels) after the module."""
-    base = tmp_path_factory.mktemp("jupyterlab")
+class LabStartError(RuntimeError):
+    """JupyterLab did not start (the message holds the tail of its log)."""
+
+
+def start_lab_server(base: Path) -> LabServer:
+    """Start JupyterLab serving a copy of notebooks/ in ``base/notebooks``, with every Jupyter folder under ``base``.
+
+    Used by the ``lab_server`` fixture and by ``benchmarks/bench_browser_latency.py``; stop it with
+    :func:`stop_lab_server`. Raises :class:`LabStartError` when it does not answer.
+    """
     root = base / "notebooks"
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     dirs = {name: base / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython",
@@ -151,7 +157,7 @@ def lab_server(browser, tmp_path_factory):
     env.pop("JUPYTER_PATH", None)
     env.pop("JUPYTER_CONFIG_PATH", None)
     if "VAE_COURSE_DATA" not in env:  # tests/conftest.py sets it when ../shared/data exists
-        pytest.fail("VAE_COURSE_DATA is not set: the browser test needs MNIST for the notebooks it runs.")
+        raise LabStartError("VAE_COURSE_DATA is not set: the browser test needs MNIST for the notebooks it runs.")
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -168,21 +174,34 @@ def lab_server(browser, tmp_path_factory):
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"JupyterLab exited with status {proc.returncode} before serving; log tail:\n"
-                        f"{server.log_tail()}")
+            raise LabStartError(f"JupyterLab exited with status {proc.returncode} before serving; log tail:\n"
+                                f"{server.log_tail()}")
         try:
             server.api("/api/status")
-            break
+            return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
             _stop(proc)
-            pytest.fail(f"JupyterLab did not answer on {url} within 90 s; log tail:\n{server.log_tail()}")
+            raise LabStartError(f"JupyterLab did not answer on {url} within 90 s; log tail:\n{server.log_tail()}")
         time.sleep(0.5)
+
+
+def stop_lab_server(server: LabServer) -> None:
+    _stop(server.proc)
+
+
+@pytest.fixture(scope="module")
+def lab_server(browser, tmp_path_factory):
+    """Start JupyterLab serving a temp copy of notebooks/ and stop it (and its kernels) after the module."""
+    try:
+        server = start_lab_server(tmp_path_factory.mktemp("jupyterlab"))
+    except LabStartError as exc:
+        pytest.fail(str(exc))
     try:
         yield server
     finally:
-        _stop(proc)
+        stop_lab_server(server)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -266,3 +266,65 @@ def test_latent_explorer_keyboard(lab_server, lab_page, announce):
     if not path.is_file():
         pytest.skip(f"notebooks/{NOTEBOOK_06} does not exist yet")
     drive_explorer(lab_page, lab_server, path, "explorer.png", announce)
+
+
+# --- issue 14: the sample toggle, in the browser -------------------------------------------------------------------
+SAMPLE_CELLS = [
+    "import torch\n"
+    "torch.set_num_threads(2)\n"
+    "from vae_course.data import load_mnist\n"
+    "from vae_course.models import VAE\n"
+    "from vae_course.widgets import latent_explorer",
+    "torch.manual_seed(0)\n"
+    "test_x, test_y = load_mnist(\"test\", limit=2000)\n"
+    "explorer = latent_explorer(VAE(), test_x, test_y)\n"
+    "explorer",
+]
+SAMPLE_TOGGLE = f"{EXPLORER} .vae-sample-toggle"
+
+
+def png_pixel_values(b64: str) -> set[int]:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return set(np.unique(np.array(Image.open(io.BytesIO(base64.b64decode(b64))).convert("L"))).tolist())
+
+
+def wait_for_new_image(img, before: tuple[str, str], timeout: float = 30) -> tuple[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        src = img.get_attribute("src") or ""
+        if src and src != before[0]:
+            try:
+                after = image_state(img)
+            except Exception:  # noqa: BLE001 - the blob was replaced while fetching it: read again
+                time.sleep(0.1)
+                continue
+            if after[1] != before[1]:
+                return after
+        time.sleep(0.1)
+    return before
+
+
+def test_sample_toggle_then_slider_shows_new_binary_samples(lab_server, lab_page, announce):
+    """The explorer with its sample toggle clicked on: the image turns binary, and a slider move draws a new one."""
+    page = lab_page
+    path = write_harness_notebook(lab_server.root, SAMPLE_CELLS, "_browser_sample_toggle.ipynb")
+    open_notebook(page, lab_server, path)
+    run_all_cells(page, lab_server, path)
+    img = explorer_image(page, path.name)
+    mean = image_state(img)
+    assert len(png_pixel_values(mean[1])) > 2, "the explorer should start on the decoded mean (grey levels)"
+    toggle = page.locator(SAMPLE_TOGGLE).first
+    if toggle.count() == 0:
+        pytest.fail(f"no sample toggle ({SAMPLE_TOGGLE}) in the explorer")
+    toggle.click()
+    sampled = wait_for_new_image(img, mean)
+    assert sampled[1] != mean[1], "clicking the sample toggle did not change the image"
+    assert png_pixel_values(sampled[1]) <= {0, 255}, "with the sample toggle on, the pixels should be 0 or 255"
+    moved = move_first_slider_with_keyboard(page, img, sampled, path.name)
+    assert moved[1] != sampled[1] and png_pixel_values(moved[1]) <= {0, 255}
+    screenshot(page, "explorer_sample_toggle.png", announce)

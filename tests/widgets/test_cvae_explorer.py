@@ -60,3 +60,29 @@ def test_the_explorer_is_a_view_it_times_updates_and_closes():
     assert len(set(_instances) - before) > 3
     ex.close()
     assert set(_instances) - before == set()
+
+
+# --- issue 14: where z sits among the chosen digit's codes ---------------------------------------------------------
+def test_the_per_class_scatter_shows_that_digits_codes_and_z(data):
+    images, labels = data
+    m = _model()
+    ex = cvae_explorer(m, images, labels)
+    assert ex.scatter is not None and ex.scatter_view.children[1] is ex.scatter
+    for c in (0, 3):
+        idx = (labels == c).nonzero().flatten()
+        with torch.no_grad():
+            want = m.encode(images[idx], labels[idx])[0]
+        assert torch.allclose(ex.codes[c], want)
+    background = ex.scatter_view.children[0]
+    first = background.value
+    ex.label.value = 3
+    assert background.value == ex.canvas.background_png != first and "3s" in ex.canvas._style[0]
+    ex.sliders[0].value, ex.sliders[1].value = 1.5, -1.0
+    picture = np.array(ex.canvas.composite(ex.scatter.value))
+    x, y = ex.canvas.to_pixels([1.5, -1.0])
+    assert tuple(picture[int(round(y)), int(round(x + 6))]) == (0, 0, 0)  # the black ring around z
+    n = len(ex.timings)
+    ex.sliders[0].value = 0.5
+    assert len(ex.timings) == n + 1
+    with pytest.raises(ValueError, match="labels"):
+        cvae_explorer(m, images)

@@ -5,6 +5,12 @@ Used by every view in :mod:`vae_course.widgets` (notebooks 02, 06, 10).
 Every view is a plain Python object that *displays as* its ipywidgets container (``.widget``), so a notebook cell
 that ends with it shows the widget. Each update appends its duration to ``timings``; :meth:`_View.latency_ms`
 summarizes them (``benchmarks/bench_explorer.py``).
+
+The static twin: :meth:`_View.snapshot` is a picture (``IPython.display.Image``) of the view as it is now, drawn
+from its widgets (:mod:`~vae_course.widgets.snapshot`). Display it right below the widget for readers on GitHub or
+in exported HTML. The view's own display also carries that picture as an ``image/png`` fallback next to the widget
+view: JupyterLab shows the live widget, and a renderer without the widget (or ``nbconvert`` without the stored
+widget state) shows the picture.
 """
 from __future__ import annotations
 
@@ -119,12 +125,35 @@ class _View:
         self.timings: deque[float] = deque(maxlen=2000)  # seconds per update, newest last
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        import base64
+
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):  # (data, metadata)
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        bundle["image/png"] = base64.b64encode(self.snapshot_png()).decode("ascii")  # the picture, where widgets die
+        return bundle
 
     def _ipython_display_(self):
         from IPython.display import display
 
-        display(self.widget)
+        display(self._repr_mimebundle_(), raw=True)
+
+    def snapshot_png(self) -> bytes:
+        """PNG bytes of the view as it is now (see :meth:`snapshot`)."""
+        from .snapshot import picture_png
+
+        return picture_png(self.widget)
+
+    def snapshot(self):
+        """The static twin: an ``IPython.display.Image`` of the view as it is now (images, sliders and their values).
+
+        End the cell after the widget's with it (or ``display(view.snapshot())`` in the same cell), so that readers
+        where widgets are dead (GitHub, exported HTML) see the picture too.
+        """
+        from IPython.display import Image
+
+        return Image(data=self.snapshot_png(), format="png")
 
     def close(self) -> None:
         """Close every widget of this view (the kernel forgets them; a displayed view goes blank)."""

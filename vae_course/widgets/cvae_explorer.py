@@ -6,6 +6,11 @@ so the notebook still reads well where widgets are dead (e.g. on GitHub).
 Built from plain ipywidgets, never ``interact``: a ``ToggleButtons`` for the label and one ``FloatSlider`` per style
 coordinate, each ``observe``-d; every change decodes one code and writes PNG bytes (encoded by PIL, upscaled by
 nearest neighbour, :func:`~vae_course.widgets.png.digit_png`) into an ``ipywidgets.Image``.
+
+Given test images and labels, it also shows where z sits among the codes of the chosen digit: the posterior means
+of that class's images (their first two style coordinates), rendered once per class on a
+:class:`~vae_course.widgets.png.ScatterCanvas` and swapped in when the digit changes, with the ring marker at the
+sliders' ``(z1, z2)`` on the transparent layer above.
 """
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ import time
 
 import torch
 
-from .base import _View, _snapped_back
-from .png import DIGIT_SCALE, digit_png
+from .base import _View, _check_images_labels, _snapped_back
+from .png import DIGIT_SCALE, ScatterCanvas, digit_png
 
 
 class CVAEExplorer(_View):
@@ -24,11 +29,14 @@ class CVAEExplorer(_View):
         label: ``ToggleButtons`` with the classes ``0..C-1``.
         sliders: one ``FloatSlider`` per style coordinate shown (the first ``max_sliders`` of ``z``; the rest stay 0).
         image: the ``ipywidgets.Image`` holding the decoded digit as PNG.
+        scatter: with images and labels, the ``ipywidgets.Image`` marker layer over the scatter of the chosen digit's
+            codes (``scatter_view`` the two stacked; ``canvas`` the chosen digit's :class:`ScatterCanvas`);
+            ``codes[c]`` holds the ``(N_c, D)`` posterior means of class ``c``'s images. ``None`` without images.
         widget: the whole view (a ``VBox``).
     """
 
-    def __init__(self, model, *, limit: float = 3.0, max_sliders: int = 4, scale: int = DIGIT_SCALE,
-                 label: int = 0):
+    def __init__(self, model, images=None, labels=None, *, limit: float = 3.0, max_sliders: int = 4,
+                 scale: int = DIGIT_SCALE, label: int = 0):
         import ipywidgets as W
 
         super().__init__()
@@ -36,8 +44,13 @@ class CVAEExplorer(_View):
             raise TypeError("CVAEExplorer needs a conditional model (e.g. vae_course.models.CVAE).")
         if not (isinstance(limit, (int, float)) and limit > 0):
             raise ValueError(f"limit={limit!r} must be a positive number (the sliders run from -limit to limit).")
+        _check_images_labels(images, labels)
+        if images is not None and labels is None:
+            raise ValueError("the CVAE explorer's scatter needs the labels of the images (each is encoded with its "
+                             "own digit).")
         self.model = model.eval()
         self.scale = scale
+        self.limit = float(limit)
         n = min(model.latent_dim, int(max_sliders))
         if n < 1:
             raise ValueError("max_sliders must be at least 1.")
@@ -48,9 +61,17 @@ class CVAEExplorer(_View):
         side = 28 * scale
         self.image = W.Image(format="png", width=side, height=side)
         self.image.add_class("vae-cvae-image")
+        self.codes, self._canvases = {}, {}
+        self.canvas = self.scatter = self.scatter_view = None
+        if images is not None and model.latent_dim >= 2:
+            self._encode_classes(images, labels)
+            self.canvas = self._canvas(int(self.label.value))
+            self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
+            self.scatter_view = self.canvas.layered_widget(self.scatter)
         for control in (self.label, *self.sliders):
             control.observe(self._on_change, names="value")
-        self.widget = W.VBox([self.label, W.HBox([W.VBox(self.sliders), self.image])])
+        row = [W.VBox(self.sliders), self.image] + ([self.scatter_view] if self.scatter_view is not None else [])
+        self.widget = W.VBox([self.label, W.HBox(row)])
         self.widget.add_class("vae-cvae-explorer")
         self.update()
 
@@ -68,10 +89,35 @@ class CVAEExplorer(_View):
         y = torch.tensor([int(self.label.value)], device=device)
         return self.model.decode(self.code().to(device), y)[0].cpu()
 
+    @torch.no_grad()
+    def _encode_classes(self, images, labels) -> None:
+        device = next(self.model.parameters()).device
+        for c in range(self.model.num_classes):
+            idx = (labels == c).nonzero().flatten()
+            if idx.numel():
+                mu, _ = self.model.encode(images[idx].to(device), labels[idx].to(device))
+                self.codes[c] = mu.cpu()  # (N_c, D)
+
+    def _canvas(self, c: int) -> ScatterCanvas:
+        """Class ``c``'s scatter, rendered once (all share one geometry, so one marker layer fits each)."""
+        if c not in self._canvases:
+            pts = self.codes.get(c)
+            self._canvases[c] = ScatterCanvas(None if pts is None else pts[:, :2], None, self.limit,
+                                              title=f"codes of the {c}s, and z (ring)",
+                                              axis_labels=("style $z_1$", "style $z_2$"))
+        return self._canvases[c]
+
     def update(self) -> None:
-        """Decode the current label and code and show it."""
+        """Decode the current label and code and show it (and where z sits among that digit's codes)."""
         start = time.perf_counter()
         self.image.value = digit_png(self.current_image(), self.scale)
+        if self.scatter is not None:
+            canvas = self._canvas(int(self.label.value))
+            if canvas is not self.canvas:  # another digit: its scatter goes under the same marker layer
+                self.canvas = canvas
+                self.scatter_view.children[0].value = canvas.background_png
+            self.scatter.value = canvas.render(marker=[self.sliders[0].value, self.sliders[1].value
+                                                       if len(self.sliders) > 1 else 0.0])
         self.timings.append(time.perf_counter() - start)
 
     def _on_change(self, change) -> None:
@@ -79,6 +125,10 @@ class CVAEExplorer(_View):
             self.update()
 
 
-def cvae_explorer(model, **kwargs) -> CVAEExplorer:
-    """The interactive view of a conditional VAE (see :class:`CVAEExplorer` for the options)."""
-    return CVAEExplorer(model, **kwargs)
+def cvae_explorer(model, images=None, labels=None, **kwargs) -> CVAEExplorer:
+    """The interactive view of a conditional VAE (see :class:`CVAEExplorer` for the options).
+
+    Pass test ``images`` and their ``labels`` to see, next to the digit, the chosen class's codes with a ring where
+    z sits (``cvae_explorer(model, test_x, test_y)``).
+    """
+    return CVAEExplorer(model, images, labels, **kwargs)

@@ -1,0 +1,128 @@
+"""Latency where the learner feels it: from a key press on an explorer slider to the new image in the page.
+
+    python benchmarks/bench_browser_latency.py [--presses 40] [--images 10000]
+
+Starts JupyterLab (as the browser tests do: ``tests/browser/conftest.py``, a temp copy of notebooks/, no token) and
+headless Chromium under Playwright, runs a small notebook that builds ``latent_explorer`` on a freshly seeded
+784-400-2 VAE (the cost of a decode does not depend on the weights) with the scatter of ``--images`` test means, and
+presses ArrowRight on the first slider handle ``--presses`` times (ArrowLeft on the way back from the end), once with
+the explorer showing decoded means and once with ``sample_toggle`` on. For each press the page records, with its own
+clock (``performance.now()``), the ``keydown`` and the next ``load`` event (awaited in the page, not polled) of the explorer's digit ``<img>``: the slider's
+message to the kernel, the decode and PNG, the message back and the browser decoding the new image. The presses are
+spaced so that one finishes before the next. Printed: p50, p95 and max per mode. Goal: p95 <= 50 ms on 2 cores.
+This is a benchmark, not a test: nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+GOAL_P95_MS = 50.0
+
+INSTALL_JS = """() => {
+    window.__keys = [];
+    document.addEventListener('keydown', () => window.__keys.push(performance.now()), true);
+    return true;
+}"""
+
+
+ARM_JS = """(sel) => {
+    // one-shot: resolves with the time from the next keydown to the next load of the digit image after it
+    const img = document.querySelector(sel);
+    window.__done = new Promise(resolve => {
+        const onload = () => {
+            const keys = window.__keys;
+            if (!keys.length) return;
+            img.removeEventListener('load', onload);
+            resolve(performance.now() - keys[keys.length - 1]);
+        };
+        img.addEventListener('load', onload);
+    });
+    window.__keys.length = 0;
+    return true;
+}"""
+
+
+def measure(page, handle, presses: int, selector: str) -> list[float]:
+    """Milliseconds from each keydown to the next load of the digit image (waited for inside the page: no polling)."""
+    out = []
+    direction = "ArrowRight"
+    for _ in range(presses):
+        now, top, bottom = (float(handle.get_attribute(a)) for a in ("aria-valuenow", "aria-valuemax", "aria-valuemin"))
+        if now >= top - 1e-9:
+            direction = "ArrowLeft"
+        elif now <= bottom + 1e-9:
+            direction = "ArrowRight"
+        page.evaluate(ARM_JS, selector)
+        page.keyboard.press(direction)
+        out.append(float(page.evaluate("() => window.__done")))
+        time.sleep(0.15)  # let the scatter layer and the echo settle before the next press
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=40, help="key presses per mode (default 40, at least 30)")
+    parser.add_argument("--images", type=int, default=10000, help="test images in the scatter (default 10,000)")
+    args = parser.parse_args(argv)
+    if args.presses < 30:
+        parser.error("--presses must be at least 30")
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM_ARGS, chromium_executable, start_lab_server, stop_lab_server
+    from tests.browser.test_explorer_browser import (EXPLORER, IMAGE, explorer_image, open_notebook, run_all_cells,
+                                                     write_harness_notebook)
+
+    cells = [
+        "import torch\ntorch.set_num_threads(2)\nfrom vae_course.data import load_mnist\n"
+        "from vae_course.models import VAE\nfrom vae_course.widgets import latent_explorer",
+        f"torch.manual_seed(0)\ntest_x, test_y = load_mnist(\"test\", limit={args.images})\n"
+        "explorer = latent_explorer(VAE(), test_x, test_y)\nexplorer",
+    ]
+    exe = chromium_executable()
+    if exe is None:
+        print("no Chromium found (apt-get install -y chromium, or set VAE_COURSE_CHROMIUM)")
+        return 1
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        server = start_lab_server(Path(tmp))
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            path = write_harness_notebook(server.root, cells, "_latency.ipynb")
+            open_notebook(page, server, path)
+            run_all_cells(page, server, path)
+            explorer_image(page, path.name)
+            page.evaluate(INSTALL_JS)
+            selector = IMAGE.split(", ")[0]
+            handle = page.locator(f"{EXPLORER} .noUi-handle").first
+            handle.focus()
+            measure(page, handle, 5, selector)  # warm-up
+            results["decoded mean"] = measure(page, handle, args.presses, selector)
+            page.locator(f"{EXPLORER} .vae-sample-toggle").first.click()
+            time.sleep(0.5)
+            handle.focus()
+            results["sample toggle on"] = measure(page, handle, args.presses, selector)
+        finally:
+            browser.close()
+            stop_lab_server(server)
+    print(f"latent explorer in JupyterLab + headless Chromium, freshly seeded 784-400-2 VAE, scatter of "
+          f"{args.images:,} test means; key press -> new digit image loaded, {args.presses} presses per mode")
+    for mode, ms in results.items():
+        a = np.asarray(ms)
+        p95 = float(np.percentile(a, 95))
+        print(f"  {mode:<17} p50 {np.percentile(a, 50):6.1f} ms   p95 {p95:6.1f} ms   max {a.max():6.1f} ms   "
+              f"(goal: p95 <= {GOAL_P95_MS:.0f} ms) -> {'OK' if p95 <= GOAL_P95_MS else 'OVER'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
