@@ -5,6 +5,9 @@
     python -m vae_course execute --quick notebooks/05_train_vae.ipynb
     python -m vae_course student-edition student/   # the course without its solutions, for learners
     python -m vae_course grade submissions/ --csv grades.csv --timeout 600
+    python -m vae_course site site/                # the static website, from the stored outputs (offline)
+    python -m vae_course slides slides/ notebooks/02_elbo.ipynb   # offline reveal.js decks
+    python -m vae_course tag-slides --check        # do the notebooks' slide types follow the convention?
 """
 from __future__ import annotations
 
@@ -86,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "(default: grades.csv)")
     g.add_argument("--timeout", type=_positive_float, default=600.0, metavar="SECONDS",
                    help="time limit per notebook in seconds (default: 600)")
+
+    w = sub.add_parser("site", help="build the static website of the course from the stored outputs (offline)")
+    w.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the site into (open OUT_DIR/index.html)")
+    w.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the course notebooks "
+                                                                   "(default: notebooks/)")
+
+    d = sub.add_parser("slides", help="write one offline reveal.js deck per notebook")
+    d.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the decks into")
+    d.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks (default: all of notebooks/)")
+
+    k = sub.add_parser("tag-slides", help="set every cell's slide type by the course's convention, in place")
+    k.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks (default: all of notebooks/)")
+    k.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook strays from it")
     return parser
 
 
@@ -227,6 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         from .grade import main as grade_main
 
         return grade_main(args.submissions, csv_path=args.csv, timeout=args.timeout)
+    if args.command == "site":
+        from .website import main as site_main
+
+        return site_main(args.out_dir, args.notebooks)
+    if args.command == "slides":
+        from .slides import main as slides_main
+
+        return slides_main(args.out_dir, args.notebooks)
+    if args.command == "tag-slides":
+        from .slides import tag_main
+
+        return tag_main(args.notebooks, check=args.check)
     from .execute import main as execute_main
 
     return execute_main(args.notebooks, quick=args.quick)

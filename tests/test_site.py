@@ -1,0 +1,422 @@
+"""The static website, the slide decks and the slide-metadata convention (vae_course.website, .slides, .web_assets).
+
+Fast tests on small made-up notebooks (and on copies of the course's notebooks for the convention). The real site
+and a real deck are opened in headless Chromium by tests/browser/test_site_browser.py. Building needs the local
+MathJax and reveal.js (fetched once with npm into $VAE_COURSE_VENDOR or ~/.cache/vae_course/vendor): without npm and
+without that cache, the tests that build skip with the reason; with npm, a failed fetch fails them.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from vae_course import slides, web_assets, website
+from vae_course.__main__ import main
+
+REPO = Path(__file__).resolve().parent.parent
+SENTINEL = "stored-output-7c1f: made by a past run, not by this build"
+
+
+def _png() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (12, 8), color=128).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _widget_output(model_id: str, text: str):
+    return new_output("display_data", data={website.WIDGET_MIME: {"model_id": model_id, "version_major": 2,
+                                                                  "version_minor": 0}, "text/plain": text})
+
+
+def _course(folder: Path) -> list[Path]:
+    """Three small notebooks: math, a stored output and a figure; two widgets (a view, a progress bar); headings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a = new_notebook(cells=[
+        new_markdown_cell("# 00 · Alpha *page*\n\nThe identity $$\\log p(x) = \\mathcal L(q) + \\mathrm{KL}$$."),
+        new_code_cell("print('this would print something else if it ran')", outputs=[
+            new_output("stream", name="stdout", text=SENTINEL + "\n")]),
+        new_code_cell("plt.show()", outputs=[new_output("display_data", data={"image/png": _png(),
+                                                                                "text/plain": "<Figure>"})]),
+    ])
+    b = new_notebook(cells=[
+        new_markdown_cell("# 01 · Beta\n\n## 1. A view\n\nInline $z \\sim \\mathcal N(0, I)$."),
+        new_code_cell("view", outputs=[_widget_output("box", "HBox(children=(FloatSlider(value=0.0),))")]),
+        new_code_cell("fit(...)", outputs=[_widget_output("bar", "  0%|          | 0/10 [00:00<?, ?it/s]")]),
+        new_code_cell("explorer", outputs=[_widget_output("box", "HBox(...)")]),
+    ])
+    b.cells[-1].outputs[0]["data"]["image/png"] = _png()  # a view that stored a still picture of itself
+    b.metadata["widgets"] = {website.WIDGET_STATE_MIME: {"version_major": 2, "version_minor": 0, "state": {
+        "box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_slider"]}},
+        "slider": {"model_name": "FloatSliderModel", "state": {"value": 0.0}},
+        "bar": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_progress"]}},
+        "progress": {"model_name": "FloatProgressModel", "state": {"value": 0}},
+    }}}
+    c = new_notebook(cells=[
+        new_markdown_cell("# 02 · Gamma"),
+        new_markdown_cell("### A sub-part\n\nText."),
+        new_code_cell("\n".join(f"x{i} = {i}" for i in range(20))),
+        new_markdown_cell("$$\n\\begin{aligned} a &= b \\\\ &= c \\end{aligned}\n$$"),
+        new_code_cell("assert True"),
+    ])
+    paths = []
+    for name, nb in (("00_alpha", a), ("01_beta", b), ("02_gamma", c)):
+        path = folder / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        paths.append(path)
+    return paths
+
+
+README = """# The course
+
+An intro paragraph about the course.
+
+## Start
+
+Install things.
+
+## The notebooks
+
+| # | notebook | what |
+|---|---|---|
+| 00 | `00_alpha.ipynb` | alpha, see [the guide](CONTRIBUTING.md) and [nbval](https://example.org/nbval) |
+| 01 | `01_beta.ipynb` | beta |
+
+## Teaching with this course
+
+A 90-minute lecture plan.
+
+## Tests
+
+Run pytest.
+"""
+
+
+@pytest.fixture(scope="module")
+def assets():
+    """The local MathJax and reveal.js; skip (with the reason) only where npm is missing and nothing is cached."""
+    try:
+        for name in web_assets.PACKAGES:
+            web_assets.fetch(name)
+    except web_assets.AssetError as exc:
+        if shutil.which("npm") is None:
+            pytest.skip(f"site/slides build skipped: {exc}")
+        raise
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, assets):
+    base = tmp_path_factory.mktemp("site")
+    paths = _course(base / "notebooks")
+    readme = base / "README.md"
+    readme.write_text(README, encoding="utf-8")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    report = website.build_site(base / "out", paths, readme=readme)
+    return report, paths, before
+
+
+class _Refs(HTMLParser):
+    """Every URL a page loads (script/img/iframe src, link href) and every link (a href)."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads, self.links = [], []
+        self.sidebar, self.current, self.prev, self.next = [], [], [], []  # hrefs, by where they are
+        self._nav = None
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._nav = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if tag == "nav":
+            self._nav = classes[0] if classes else ""
+        if tag == "a" and self._nav == "vae-sidebar":
+            self.sidebar.append(attrs.get("href"))
+            if attrs.get("aria-current") == "page":
+                self.current.append(attrs.get("href"))
+        if tag == "a" and "vae-prev" in classes:
+            self.prev.append(attrs.get("href"))
+        if tag == "a" and "vae-next" in classes:
+            self.next.append(attrs.get("href"))
+        if tag in ("script", "img", "iframe", "source", "video", "audio") and attrs.get("src"):
+            self.loads.append(attrs["src"])
+        if tag == "link" and attrs.get("href"):
+            self.loads.append(attrs["href"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def refs(path: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_one_page_per_notebook_in_course_order_with_sidebar_and_pager(built):
+    report, paths, _ = built
+    out = report.out_dir
+    assert [p.slug for p in report.pages] == ["index", "teaching", "00_alpha", "01_beta", "02_gamma"]
+    assert report.pages[2].title == "00 · Alpha page"  # markdown emphasis dropped
+    for i, page in enumerate(report.pages):
+        found = refs(out / f"{page.slug}.html")
+        assert found.sidebar == [f"{slug}.html" for slug in ("index", "index", "teaching", "00_alpha", "01_beta",
+                                                              "02_gamma")]
+        assert found.current == [f"{page.slug}.html"]
+        assert found.prev == ([f"{report.pages[i - 1].slug}.html"] * 2 if i else [])  # the pager: top and bottom
+        assert found.next == ([f"{report.pages[i + 1].slug}.html"] * 2 if i + 1 < len(report.pages) else [])
+
+
+def test_the_site_loads_nothing_from_outside_itself(built):
+    report, _, _ = built
+    out = report.out_dir
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) == 5
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        found = refs(page)
+        for url in found.loads:
+            assert not re.match(r"(https?:)?//", url), f"{page.name} loads {url}"
+            if not url.startswith("data:"):
+                assert (out / url.split("?")[0]).is_file(), f"{page.name} loads {url}, which is not in the site"
+        for url in found.links:
+            if not re.match(r"[a-z]+:|#", url):
+                assert (out / url.split("#")[0]).is_file(), f"{page.name} links to {url}, which is not in the site"
+        assert not re.search(r"@import\s+url\(\s*['\"]?(https?:)?//", text)
+        assert "cdnjs" not in text and "unpkg" not in text and "require.js" not in text
+        assert web_assets.MATHJAX_SCRIPT in text
+    assert (out / "_static" / web_assets.MATHJAX_SCRIPT).is_file()
+    assert len(list((out / "_static" / "mathjax/es5/output/chtml/fonts/woff-v2").glob("*.woff"))) >= 20
+
+
+def test_pages_show_the_stored_outputs_and_nothing_is_executed(built, tmp_path, monkeypatch):
+    report, paths, before = built
+    alpha = (report.out_dir / "00_alpha.html").read_text(encoding="utf-8")
+    assert SENTINEL in alpha and "this would print something else" in alpha
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', alpha)) == 1
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == before  # sources untouched
+
+    import nbclient
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the site build started a kernel")
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", refuse)
+    monkeypatch.setattr(nbclient.NotebookClient, "async_execute", refuse)
+    again = website.build_site(tmp_path / "again", paths[:1], readme=None)
+    assert SENTINEL in (again.out_dir / "00_alpha.html").read_text(encoding="utf-8")
+
+
+def test_widget_outputs_become_notes_and_no_widget_state_is_embedded(built):
+    report, _, _ = built
+    beta = (report.out_dir / "01_beta.html").read_text(encoding="utf-8")
+    assert [p.widgets_left_out for p in report.pages] == [0, 0, 0, 3, 0]
+    assert website.WIDGET_MIME not in beta and website.WIDGET_STATE_MIME not in beta
+    assert "jupyter-widgets" not in beta and "FloatSlider(value" not in beta and "HBox(" not in beta
+    notes = re.findall(rf'<div class="{website.NOTE_CLASS}">(.*?)</div>', beta, re.S)  # (only a class: kept)
+    assert len(notes) == 3
+    assert "runs live in JupyterLab" in notes[0] and "notebooks/01_beta.ipynb" in notes[0]
+    assert "static twin" in notes[0]
+    assert "progress bar" in notes[1]
+    assert "still picture" in notes[2] and "runs live in JupyterLab" in notes[2]
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', beta)) == 1  # the stored picture stays
+    assert "Error displaying widget" not in beta
+
+
+def test_without_widgets_leaves_the_notebook_alone(tmp_path):
+    nb = nbformat.read(_course(tmp_path)[1], as_version=4)
+    copy, replaced = website.without_widgets(nb, "01_beta.ipynb")
+    assert replaced == 3 and "widgets" in nb.metadata and "widgets" not in copy.metadata
+    assert [len(c.get("outputs", [])) for c in copy.cells] == [0, 1, 1, 2]  # the picture, then the note
+    assert website.WIDGET_MIME in nb.cells[1].outputs[0]["data"]
+    assert [c.id for c in copy.cells] == [c.id for c in nb.cells]
+
+
+def test_home_page_is_the_readme_overview_and_teaching_has_its_own_page(built):
+    report, _, _ = built
+    home = (report.out_dir / "index.html").read_text(encoding="utf-8")
+    assert "An intro paragraph about the course." in home
+    assert 'href="00_alpha.html"' in home and 'href="01_beta.html"' in home  # the table's names are links
+    assert "CONTRIBUTING.md" not in home and "the guide" in home  # a link to a file outside the site: text only
+    assert 'href="https://example.org/nbval"' in home
+    assert "Install things." not in home and "Run pytest." not in home  # other README sections stay out
+    assert 'href="teaching.html"' in home
+    teaching = (report.out_dir / "teaching.html").read_text(encoding="utf-8")
+    assert "A 90-minute lecture plan." in teaching and "An intro paragraph" not in teaching
+
+
+def test_link_pages_rewrites_only_what_it_should():
+    slugs = {"05_train_vae"}
+    text = "`05_train_vae.ipynb`, `99_none.ipynb`, [x](notebooks/05_train_vae.ipynb), [y](a.md), [z](#top), " \
+           "[w](https://e.org), ![img](pic.png)"
+    assert website.link_pages(text, slugs) == (
+        "[`05_train_vae.ipynb`](05_train_vae.html), `99_none.ipynb`, [x](05_train_vae.html), y, [z](#top), "
+        "[w](https://e.org), ![img](pic.png)")
+
+
+def test_the_site_command(built, tmp_path, capsys):
+    _, paths, _ = built
+    out = tmp_path / "cli"
+    assert main(["site", str(out), "--notebooks", str(paths[0].parent)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 5 pages" in printed and "01_beta.html" in printed and "(3 widget outputs left out)" in printed
+    assert (out / "02_gamma.html").is_file()
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    assert main(["site", str(afile), "--notebooks", str(paths[0].parent)]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["site", str(out), "--notebooks", str(tmp_path / "empty")]) == 1
+    assert "no course notebooks" in capsys.readouterr().err
+
+
+def test_course_notebooks_are_the_numbered_ones_in_order(tmp_path):
+    for name in ("10_k.ipynb", "02_b.ipynb", "_scratch.ipynb", "notes.ipynb", "00_a.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in website.course_notebooks(tmp_path)] == ["00_a.ipynb", "02_b.ipynb", "10_k.ipynb"]
+
+
+# ------------------------------------------------------------------------------------------------ web assets
+def test_fetch_without_npm_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_COURSE_VENDOR", str(tmp_path / "vendor"))
+    monkeypatch.setattr(web_assets.shutil, "which", lambda name: None)
+    with pytest.raises(web_assets.AssetError, match="npm is not installed"):
+        web_assets.fetch("reveal.js")
+    with pytest.raises(web_assets.AssetError):
+        website.build_site(tmp_path / "out", [], readme=None)
+
+
+def test_a_filled_cache_is_used_without_npm(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_COURSE_VENDOR", str(tmp_path))
+    version, _ = web_assets.PACKAGES["mathjax"]
+    folder = tmp_path / f"mathjax-{version}"
+    (folder / "es5").mkdir(parents=True)
+    (folder / "es5" / "tex-chtml-full.js").write_text("// stand-in")
+    (folder / ".complete").write_text("")
+    monkeypatch.setattr(web_assets.shutil, "which", lambda name: None)
+    assert web_assets.fetch("mathjax") == folder
+    web_assets.install(tmp_path / "static", ("mathjax",))
+    assert (tmp_path / "static" / web_assets.MATHJAX_SCRIPT).read_text() == "// stand-in"
+    assert not (tmp_path / "static" / "mathjax" / ".complete").exists()
+
+
+def test_only_listed_tarball_paths_are_unpacked():
+    kept = ("dist/reveal.js", "dist/theme/fonts/")
+    assert web_assets._wanted("package/dist/reveal.js", kept) == "dist/reveal.js"
+    assert web_assets._wanted("package/dist/theme/fonts/a.woff", kept) == "dist/theme/fonts/a.woff"
+    for bad in ("package/dist/reveal.esm.js", "package/../etc/passwd", "/package/dist/reveal.js",
+                "other/dist/reveal.js", "package/dist/theme/fonts/../../../x"):
+        assert web_assets._wanted(bad, kept) is None, bad
+
+
+# ---------------------------------------------------------------------------------------- slide convention
+def _expected(cell) -> str | None:
+    """The convention, restated from CONTRIBUTING.md for the cases that do not depend on the cells around."""
+    tags = cell.metadata.get("tags", [])
+    text = cell.source.strip()
+    if "answer" in tags:
+        return "notes"
+    if not text or "solution" in tags:
+        return "skip"
+    if cell.cell_type == "markdown" and re.search(r"^#{1,2} ", text, re.M) and "```" not in text:
+        return "slide"
+    if cell.cell_type == "code" and len(text.splitlines()) > slides.LONG_CODE_LINES:
+        return "subslide"
+    return None
+
+
+@pytest.mark.parametrize("path", website.course_notebooks(), ids=lambda p: p.stem)
+def test_tag_slides_on_a_copy_of_each_course_notebook(path, tmp_path):
+    copy = tmp_path / path.name
+    shutil.copy(path, copy)
+    nb = nbformat.read(copy, as_version=4)
+    before = nbformat.read(copy, as_version=4)
+    slides.tag_slides(nb)
+    types = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert types[0] == "slide" and set(types) <= set(slides.SLIDE_TYPES)
+    for i, cell in enumerate(nb.cells[1:], 1):
+        want = _expected(cell)
+        if want is not None:
+            assert types[i] == want, f"cell {i}: {cell.source[:60]!r} is {types[i]!r}, not {want!r}"
+    assert types.count("slide") >= 4  # title, sections, summary
+    assert slides.tag_slides(nb) == 0  # idempotent
+    for old, new in zip(before.cells, nb.cells):  # only the slideshow key changed
+        assert (old.id, old.cell_type, old.source, old.get("outputs")) == \
+            (new.id, new.cell_type, new.source, new.get("outputs"))
+        assert {k: v for k, v in new.metadata.items() if k != "slideshow"} == \
+            {k: v for k, v in old.metadata.items() if k != "slideshow"}
+    assert copy.read_bytes() == path.read_bytes()  # tag_slides works in memory
+
+
+def test_tag_slides_rules_on_a_made_up_notebook(tmp_path):
+    nb = nbformat.read(_course(tmp_path)[2], as_version=4)
+    manual = new_markdown_cell("## kept", metadata={"tags": [slides.MANUAL_TAG], "slideshow": {"slide_type": "-"}})
+    nb.cells += [new_markdown_cell("p1"), new_markdown_cell("p2"), new_markdown_cell("p3"), manual,
+                 new_markdown_cell("```\n# a comment, not a heading\n```"), new_code_cell(""),
+                 new_markdown_cell("answers", metadata={"tags": ["answer"]})]
+    slides.tag_slides(nb)
+    assert [c.metadata["slideshow"]["slide_type"] for c in nb.cells] == [
+        "slide", "subslide", "subslide", "fragment", "fragment",  # title, ###, long code, derivation, its check
+        "-", "subslide", "-",  # p2: a plain cell after 4 shown cells starts a sub-slide
+        "-", "-",  # the manual cell keeps its "-"; a "#" inside a code fence is no heading
+        "skip", "notes"]
+
+
+def test_tag_slides_command_writes_then_checks(tmp_path, capsys):
+    paths = _course(tmp_path)
+    assert main(["tag-slides", "--check", *map(str, paths)]) == 1
+    assert "differ from the slide convention" in capsys.readouterr().out
+    ids = [c.id for c in nbformat.read(paths[0], as_version=4).cells]
+    assert main(["tag-slides", *map(str, paths)]) == 0
+    assert [c.id for c in nbformat.read(paths[0], as_version=4).cells] == ids
+    assert main(["tag-slides", "--check", *map(str, paths)]) == 0
+    assert "3 notebooks follow the slide convention" in capsys.readouterr().out
+    assert main(["tag-slides", str(tmp_path / "missing.ipynb")]) == 1
+
+
+# -------------------------------------------------------------------------------------------------- decks
+def test_decks_are_offline_and_use_the_convention_when_untagged(tmp_path, assets):
+    paths = _course(tmp_path / "nb")
+    tagged = nbformat.read(paths[2], as_version=4)
+    for cell in tagged.cells:  # the stored metadata wins: one slide only
+        cell.metadata["slideshow"] = {"slide_type": "-"}
+    tagged.cells[0].metadata["slideshow"] = {"slide_type": "slide"}
+    nbformat.write(tagged, tmp_path / "nb" / "03_tagged.ipynb")
+    decks = slides.build_slides(tmp_path / "decks", [paths[2], tmp_path / "nb" / "03_tagged.ipynb", paths[1]])
+    assert [d.name for d in decks] == ["02_gamma.slides.html", "03_tagged.slides.html", "01_beta.slides.html"]
+    for deck in decks:
+        found = refs(deck)
+        assert found.loads, deck.name
+        for url in found.loads:
+            assert not re.match(r"(https?:)?//", url), f"{deck.name} loads {url}"
+            if not url.startswith("data:"):
+                assert (deck.parent / url).is_file(), f"{deck.name} loads {url}, which is not beside it"
+        text = deck.read_text(encoding="utf-8")
+        assert "Reveal.initialize" in text and "jquery.min.js" not in text.lower() and "require(" not in text
+    gamma = decks[0].read_text(encoding="utf-8")
+    assert gamma.count("<section") == 4  # slide(s) + 2 sub-slides: nested sections
+    assert 'class="fragment"' in gamma
+    assert decks[1].read_text(encoding="utf-8").count("<section") == 2  # one slide, one vertical stack
+    beta = decks[2].read_text(encoding="utf-8")
+    assert website.WIDGET_MIME not in beta and "runs live in JupyterLab" in beta
+
+
+def test_the_slides_command(tmp_path, capsys, assets):
+    paths = _course(tmp_path / "nb")
+    assert main(["slides", str(tmp_path / "out"), str(paths[0])]) == 0
+    assert "wrote 1 deck" in capsys.readouterr().out
+    assert (tmp_path / "out" / "00_alpha.slides.html").is_file()
+    assert (tmp_path / "out" / "_static" / web_assets.REVEAL_PREFIX / "dist" / "reveal.js").is_file()
+    assert main(["slides", str(tmp_path / "out"), str(tmp_path / "nb" / "nope.ipynb")]) == 1
+    assert "no such notebook" in capsys.readouterr().err
