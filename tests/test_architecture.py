@@ -19,12 +19,16 @@ MAX_LINES = 400
 LAYERS = {
     "config": 1, "data": 1,
     "models": 2, "losses": 2, "objective": 2, "toy": 2, "estimators": 2, "priors": 2,
+    "toy2d": 2, "iwae_objective": 2,  # issue 15: the correlated toy; training with the importance-weighted bound
     "cvae": 2, "autoregressive": 2,  # re-exports of vae_course.models modules (notebooks 10, 09)
-    "train": 3, "checkpoints": 3, "pretrained": 3, "deep_vae": 3,
+    "train": 3, "fit_checks": 3, "checkpoints": 3, "pretrained": 3, "deep_vae": 3,
+    "vq": 3,  # the VQ-VAE's training loop and codebook measures (notebook 12)
     "iwae": 4, "likelihoods": 4, "surgery": 4, "collapse": 4, "latent_space": 4,
+    "amortization": 4,  # issue 15: the per-image optimiser and the gap split
     "viz": 5, "widgets": 5,
     "elbo_panel": 5, "cvae_widgets": 5,  # re-exports of vae_course.widgets modules (notebooks 02, 10)
     "exercises": 6, "execute": 6, "__main__": 6, "grade": 6, "student_edition": 6,
+    "website": 6, "slides": 6, "web_assets": 6,  # the static site and the offline decks (issue 17)
 }
 LAYER_NAMES = {1: "foundation", 2: "models and objectives", 3: "training", 4: "evaluation", 5: "views",
                6: "course tooling"}

@@ -162,3 +162,24 @@ def test_aggregate_log_prob_is_the_mixture_and_chunking_does_not_matter():
     by_hand = torch.logsumexp(torch.stack([q.log_prob(z).sum(1) for q in dists]), 0) - math.log(30)
     torch.testing.assert_close(surgery.aggregate_log_prob(z, mu, logvar, chunk=4), by_hand)
     torch.testing.assert_close(surgery.aggregate_log_prob(z, mu, logvar, chunk=1000), by_hand)
+
+
+def test_hole_mass_matches_the_latent_space_figure_and_sees_a_filled_prior():
+    from vae_course import latent_space
+
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.cat([torch.randn(150, 2, generator=gen) * 0.3 + 2.0, torch.randn(150, 2, generator=gen) * 0.3 - 2.0])
+    logvar = torch.full((300, 2), math.log(0.05))
+    std = surgery.hole_mass(mu, logvar, draws=3000, seed=4)
+    ref = latent_space.prior_hole_mass(mu, logvar, draws=3000, seed=4)
+    assert abs(std.mass - ref.mass) < 4 * math.hypot(std.stderr, ref.stderr)  # other draws, the same quantity
+    assert std.mass > 0.5  # two small blobs leave most of N(0, I) empty
+    # a prior equal to the aggregate posterior itself has no holes at all: q(z) = p(z) everywhere
+    agg = priors.MixtureOfGaussiansPrior(2, num_components=300)
+    with torch.no_grad():
+        agg.means.copy_(mu)
+        agg.logvars.copy_(logvar)
+    filled = surgery.hole_mass(mu, logvar, agg, draws=3000, seed=4)
+    assert filled.mass == 0.0 and filled.stderr == 0.0
+    with pytest.raises(ValueError, match="fraction"):
+        surgery.hole_mass(mu, logvar, fraction=0.0)

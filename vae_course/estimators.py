@@ -1,6 +1,6 @@
 """Two ways to estimate the gradient of an expectation: the score function (REINFORCE) and the pathwise estimator.
 
-Used by notebook 04 (the reparameterization trick).
+Used by notebook 04 (the reparameterization trick, sticking the landing) and notebook 08 (gradient moments).
 
 We want the gradient of ``L(mu, sigma) = E_{z ~ N(mu, sigma^2)}[f(z)]`` with respect to ``(mu, sigma)``. Both
 estimators below draw ``z = mu + sigma * eps`` with ``eps ~ N(0, 1)`` and return **one gradient estimate per
@@ -131,3 +131,111 @@ def gauss_hermite_moments(sample_fn: Callable[..., torch.Tensor], f: Objective, 
     g = sample_fn(f, mu, sigma, nodes, None, eps=eps, **kwargs)  # (nodes, 2): the estimator at each node
     mean = (weights * g).sum(0)
     return mean, (weights * (g - mean) ** 2).sum(0)
+
+
+# --- Sticking the landing (notebook 04, section 8) -----------------------------------------------------------------
+def elbo_gradient_samples(log_joint: Objective, mu: float, sigma: float, n: int,
+                          generator: torch.Generator | None = None, eps: torch.Tensor | None = None,
+                          stick_the_landing: bool = False) -> torch.Tensor:
+    """``n`` pathwise estimates of the gradient of the ELBO ``E_q[log p(x, z) - log q(z)]``, shape ``(n, 2)``.
+
+    ``z = mu + sigma * eps``. The total derivative of one sample's ``log p(x, z) - log q_phi(z)`` with respect to
+    ``phi = (mu, sigma)`` is the path term ``d/dz [log p(x, z) - log q_phi(z)] * dz/dphi`` minus the score
+    ``d/dphi log q_phi(z)`` at fixed z. ``stick_the_landing=True`` (Roeder, Wu & Duvenaud 2017) evaluates log q with
+    its parameters detached, which drops the score: the estimate stays unbiased (the score has mean 0) and is exactly
+    0 when q is the posterior. ``log_joint`` maps ``(n,)`` z values to ``(n,)`` values of log p(x, z).
+    """
+    _check(mu, sigma, n)
+    eps = _eps(n, generator, eps)  # (n,)
+    mu_t = torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)  # one copy per sample: per-sample grads
+    sigma_t = torch.full((n,), float(sigma), dtype=torch.float64, requires_grad=True)
+    z = mu_t + sigma_t * eps  # (n,)
+    q_mu, q_sigma = (mu_t.detach(), sigma_t.detach()) if stick_the_landing else (mu_t, sigma_t)
+    log_q = -0.5 * math.log(2 * math.pi) - torch.log(q_sigma) - 0.5 * ((z - q_mu) / q_sigma) ** 2  # (n,)
+    values = log_joint(z)
+    if values.shape != z.shape:
+        raise ValueError(f"log_joint must map a (n,) tensor of z values to (n,) values, got {tuple(values.shape)}.")
+    d_mu, d_sigma = torch.autograd.grad((values - log_q).sum(), (mu_t, sigma_t))
+    return torch.stack([d_mu, d_sigma], dim=1)  # (n, 2)
+
+
+VAE_ESTIMATORS = ("full", "stl", "analytic_kl")
+
+
+def vae_elbo_estimate(model, x: torch.Tensor, eps: torch.Tensor, estimator: str = "full") -> torch.Tensor:
+    """One-sample ELBO estimates ``(B,)`` of a course VAE with a Bernoulli decoder, at the given noise ``eps (B, D)``.
+
+    * ``"full"``: ``log p(x|z) + log p(z) - log q(z|x)``, every term differentiated (the plain pathwise estimator);
+    * ``"stl"``: the same value, with q's ``mu`` and ``logvar`` detached inside ``log q`` (sticking the landing);
+    * ``"analytic_kl"``: ``log p(x|z) - KL(q || p(z))`` with the KL in closed form (the course's training loss).
+
+    On grey levels ``log p(x|z)`` is minus the summed BCE, so the value is an expectation over binarizations
+    (notebook 07), not a density.
+    """
+    from .losses import bernoulli_nll, gaussian_kl
+
+    if estimator not in VAE_ESTIMATORS:
+        raise ValueError(f"estimator={estimator!r}: use one of {', '.join(VAE_ESTIMATORS)}.")
+    mu, logvar = model.encode(x)  # (B, D) each
+    if eps.shape != mu.shape:
+        raise ValueError(f"eps must have the shape of the codes {tuple(mu.shape)}, got {tuple(eps.shape)}.")
+    z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
+    log_px_z = -bernoulli_nll(model.decode_logits(z), x)  # (B,)
+    if estimator == "analytic_kl":
+        return log_px_z - gaussian_kl(mu, logvar)
+    q_mu, q_logvar = (mu.detach(), logvar.detach()) if estimator == "stl" else (mu, logvar)
+    log_q = (-0.5 * (math.log(2 * math.pi) + q_logvar + (z - q_mu) ** 2 / q_logvar.exp())).sum(-1)  # (B,)
+    log_pz = (-0.5 * (math.log(2 * math.pi) + z ** 2)).sum(-1)  # (B,)
+    return log_px_z + log_pz - log_q
+
+
+def gradient_moments(estimate: Callable[[torch.Generator], torch.Tensor], params: list[torch.Tensor],
+                     repeats: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance, per parameter entry, of the gradient of ``estimate(generator)`` (a scalar) over ``repeats``
+    independent draws. Returns two flat float64 tensors ``(P,)`` (P = the number of entries of ``params``); the
+    variance is the unbiased sample variance. Sums are kept in float64, so memory is two vectors of P, not repeats x P.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
+        raise ValueError(f"repeats={repeats!r} must be a whole number, at least 2.")
+    gen = torch.Generator().manual_seed(seed)
+    total = sum(p.numel() for p in params)
+    s1 = torch.zeros(total, dtype=torch.float64)
+    s2 = torch.zeros(total, dtype=torch.float64)
+    for _ in range(repeats):
+        grads = torch.autograd.grad(estimate(gen), params, allow_unused=True)
+        g = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for gr, p in zip(grads, params)])
+        g = g.detach().double().cpu()
+        s1 += g
+        s2 += g * g
+    mean = s1 / repeats
+    var = (s2 - repeats * mean ** 2).clamp_min(0) / (repeats - 1)
+    return mean, var
+
+
+def encoder_parameters(model) -> list[torch.Tensor]:
+    """The parameters that ``model.encode`` uses (those its outputs have a gradient for)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    x = torch.zeros(1, *getattr(model.config, "image_shape", (784,)), dtype=params[0].dtype)
+    mu, logvar = model.encode(x)
+    grads = torch.autograd.grad(mu.sum() + logvar.sum(), params, allow_unused=True)
+    return [p for p, g in zip(params, grads) if g is not None]
+
+
+def vae_gradient_variance(model, x: torch.Tensor, estimators=("full", "stl"), repeats: int = 100,
+                          seed: int = 0) -> dict[str, dict[str, float]]:
+    """MEASURE the variance of each estimator's gradient of the batch-mean ELBO w.r.t. the encoder's parameters.
+
+    Every estimator sees the same ``repeats`` noise draws (common random numbers, so the comparison is paired).
+    Returns ``{estimator: {"total_variance": sum over entries of Var[g], "mean_sq_norm": |E g|^2 estimate}}``.
+    """
+    params = encoder_parameters(model)
+    out = {}
+    for name in estimators:
+        def estimate(gen, name=name):
+            mu_shape = (x.shape[0], model.latent_dim)
+            eps = torch.randn(mu_shape, generator=gen).to(x.device, x.dtype)
+            return vae_elbo_estimate(model, x, eps, name).mean()
+
+        mean, var = gradient_moments(estimate, params, repeats, seed)
+        out[name] = {"total_variance": float(var.sum()), "mean_sq_norm": float((mean ** 2).sum())}
+    return out

@@ -102,3 +102,33 @@ def elbo_surgery(model, images: torch.Tensor, prior: Prior | None = None, *, sam
     info = (log_q_own - log_q_agg).mean(dim=0)  # (N,)
     marginal = (log_q_agg - log_p).mean(dim=0)  # (N,)
     return Surgery(*_mean_se(avg), *_mean_se(info), *_mean_se(marginal), n, samples_per_image)
+
+
+@dataclass(frozen=True)
+class HoleMass:
+    """``mass`` = P_{z ~ p}[q(z) < fraction * p(z)] for a prior p, a Monte-Carlo estimate with its standard error."""
+
+    mass: float
+    stderr: float
+    fraction: float
+    draws: int
+
+
+@torch.no_grad()
+def hole_mass(mu: torch.Tensor, logvar: torch.Tensor, prior: Prior | None = None, *, fraction: float = 0.1,
+              draws: int = 4000, seed: int = 0, chunk: int = 256) -> HoleMass:
+    """How much of the prior's mass lies in *holes*, where the aggregate posterior q(z) of the posteriors ``mu``,
+    ``logvar`` (N, D) is below ``fraction`` times p(z): codes drawn from the prior that the decoder hardly ever saw.
+
+    ``draws`` codes z ~ p (seeded by ``seed``), log q(z) exact (:func:`aggregate_log_prob`), the binomial standard
+    error. The standard normal default gives :func:`vae_course.latent_space.prior_hole_mass`'s figure.
+    """
+    if not 0 < fraction < math.inf:
+        raise ValueError(f"fraction={fraction!r} must be a positive number (a hole is where q(z) < fraction * p(z)).")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws={draws!r} must be a positive whole number of prior samples.")
+    prior = prior if prior is not None else StandardNormalPrior(mu.shape[1])
+    z = prior.sample(draws, generator=torch.Generator().manual_seed(seed)).to(mu.dtype)  # (M, D)
+    holes = (aggregate_log_prob(z, mu, logvar, chunk) < prior.log_prob(z) + math.log(fraction)).double()  # (M,)
+    mass = holes.mean().item()
+    return HoleMass(mass, math.sqrt(mass * (1 - mass) / draws), float(fraction), draws)

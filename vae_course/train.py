@@ -25,7 +25,8 @@ import torch
 
 from .config import check_seed, get_device, isolated_rng
 from .fit_checks import (_as_flat_images, _as_terms, _check_callable, _check_helpers, _check_labels, _check_model,
-                         _check_objective, _number_at_least_0, _positive_int)
+                         _check_objective, _number_at_least_0, _positive_int, check_optimizer_covers,
+                         objective_options)
 from .losses import ELBOTerms, images_checked, model_elbo
 from .objective import _free_bits_terms, kl_weight
 
@@ -160,7 +161,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         test_labels: torch.Tensor | None = None, kl_warmup_epochs: float = 0, free_bits: float = 0.0,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
         on_epoch_end: Callable[[int, History], None] | None = None,
-        history: History | None = None, precision: str = "auto", monitor=None) -> History:
+        history: History | None = None, precision: str = "auto", monitor=None, prior=None,
+        iwae_k: int | None = None) -> History:
     """Train ``model`` with Adam on in-memory images and return a :class:`History` (nats per image).
 
     Args:
@@ -186,6 +188,12 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         monitor: a live view such as ``vae_course.widgets.training_monitor(test_x, test_y)``; fit calls its
             ``on_step(model, epoch, step, steps_per_epoch, history)`` before each step and its ``on_epoch_end(model,
             epoch, history)`` after each epoch (``epoch`` counted over the history). It does not change the training.
+        prior: a learned prior from :mod:`vae_course.priors` (notebook 11): the KL term becomes its Monte-Carlo
+            estimate (:func:`vae_course.priors.prior_objective`), and the default Adam trains the prior's parameters
+            with the model's. The test figures are the negative ELBO under that prior.
+        iwae_k: train on the importance-weighted bound L_k with ``iwae_k`` samples per image (Burda et al. 2015;
+            :func:`vae_course.iwae_objective.iwae_objective`); ``iwae_k=1`` is the default objective, step for step.
+            The reported losses stay the negative ELBO (reconstruction + KL), comparable across k.
 
     Raises:
         TrainingDivergedError: the loss or a gradient became NaN or infinite (the bad step is not applied).
@@ -202,6 +210,7 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         raise ValueError(f"binarize={binarize!r}: fit only knows None or 'dynamic' (use load_mnist for 'static').")
     _number_at_least_0("kl_warmup_epochs", kl_warmup_epochs)
     _number_at_least_0("free_bits", free_bits)
+    loss_fn = objective_options(loss_fn, prior, iwae_k, likelihood, sigma, beta, kl_warmup_epochs, free_bits)
     _check_objective(likelihood, sigma, loss_fn)
     _check_callable("on_epoch_end", on_epoch_end)
     _check_helpers(monitor, optimizer)
@@ -222,9 +231,12 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         raise ValueError("this model is conditional: pass test_labels= along with test_images= to fit.")
 
     model.to(dev)
+    prior_params = [] if prior is None else list(prior.to(dev).parameters())
+    if optimizer is not None and prior_params:
+        check_optimizer_covers(optimizer, prior_params, "the prior's parameters")
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    opt = optimizer or make_adam(model.parameters(), lr)
+    opt = optimizer or make_adam([*model.parameters(), *prior_params], lr)
     params = [p for group in opt.param_groups for p in group["params"]]
     hint = f"lower the learning rate (lr={lr})" if optimizer is None else "lower your optimizer's learning rate"
     hist = history if history is not None else History()

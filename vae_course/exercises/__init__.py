@@ -21,10 +21,13 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.exercises.core`            :class:`CheckResult`, :func:`compare`, :func:`random_cases`, helpers
 * :mod:`~vae_course.exercises.registry`        every exercise by name, :func:`hint`, :func:`mine_or_reference`
 * :mod:`~vae_course.exercises.theory`          notebooks 01-04
+* :mod:`~vae_course.exercises.theory_limits`   notebooks 02 and 04 (the mean-field q, log q by a change of variables)
 * :mod:`~vae_course.exercises.practice`        notebooks 05-06 (the loss, latent paths)
 * :mod:`~vae_course.exercises.practice_models` notebook 05 (the VAE module, one training step)
 * :mod:`~vae_course.exercises.beyond`          notebooks 07-10
 * :mod:`~vae_course.exercises.beyond_models`   notebooks 08-10 (log-weights, free bits, the CVAE's pass)
+* :mod:`~vae_course.exercises.priors`          notebook 11 (the mixture's log-density, the Monte-Carlo KL)
+* :mod:`~vae_course.exercises.vq`              notebook 12 (nearest-code quantisation)
 
 A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
 ``EXERCISES``, and its checker is re-exported here.
@@ -35,15 +38,18 @@ from .beyond_models import check_cvae_forward, check_cvae_inputs, check_free_bit
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .practice import check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
+from .priors import check_mc_kl, check_mixture_log_density
 from .registry import EXERCISES, HINTS, exercise_of_checker, hint, mine_or_reference, reveal
 from .theory import (check_gaussian_kl, check_mc_marginal, check_reparameterize, check_score_function,
                      check_toy_elbo, check_toy_posterior)
+from .theory_limits import check_log_q_tril, check_mean_field_q
+from .vq import check_nearest_code
 
 __all__ = [
     "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
     "check_condition_on_label", "check_cvae_forward", "check_cvae_inputs", "check_free_bits", "check_gaussian_kl",
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
-    "check_mc_marginal", "check_optimal_sigma", "check_reparameterize", "check_score_function", "check_toy_elbo",
-    "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
+    "check_log_q_tril", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
+    "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]
