@@ -10,6 +10,7 @@ Used by notebooks 00-10, the CLI and ``benchmarks/``.
 * :mod:`~vae_course.models.deep`           ``DeepVAE``, the best model for the log-likelihood (notebook 08)
 * :mod:`~vae_course.models.cvae`           the conditional ``CVAE`` (notebook 10)
 * :mod:`~vae_course.models.autoregressive` ``AutoregressiveVAE``, a decoder strong enough to ignore z (notebook 09)
+* :mod:`~vae_course.models.vqvae`          ``VQVAE``, discrete codes from a codebook, and its pieces (notebook 12)
 
 Every family registers its class in ``MODEL_CLASSES`` when it is imported; this package imports all of them, so
 ``from vae_course.models import MODEL_CLASSES`` (what :mod:`vae_course.checkpoints` does) knows every class. A new
@@ -22,9 +23,10 @@ from .cvae import CVAE, CVAEConfig
 from .deep import DeepVAE, DeepVAEConfig
 from .mlp import VAE, VAEConfig
 from .registry import MODEL_CLASSES, register_model
+from .vqvae import VQVAE, VQVAEConfig
 
 __all__ = [
     "MODEL_CLASSES", "AutoregressiveVAE", "AutoregressiveVAEConfig", "CVAE", "CVAEConfig", "ConvVAE", "ConvVAEConfig",
     "DeepVAE", "DeepVAEConfig", "VAE", "VAEBase", "VAEConfig", "check_images", "check_latent", "image_shape_for",
-    "register_model", "require_positive_ints",
+    "VQVAE", "VQVAEConfig", "register_model", "require_positive_ints",
 ]

@@ -1,0 +1,66 @@
+"""vae_course.vq: the training loop logs the codebook's use, restarts revive dead codes, the bound adds up."""
+import math
+
+import pytest
+import torch
+
+from vae_course.models import VQVAE
+from vae_course.models.vqvae import CodePrior
+from vae_course.vq import encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
+
+
+def binary_images(n, seed=0):
+    return torch.bernoulli(torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 0.3)
+
+
+def test_restarting_dead_codes_moves_exactly_the_unused_ones():
+    torch.manual_seed(0)
+    model = VQVAE(codebook_size=6, code_dim=3, channels=4)
+    before = model.codebook.detach().clone()
+    z = torch.randn(10, 3)
+    moved = restart_dead_codes(model, z, torch.tensor([3, 0, 1, 0, 0, 2]), torch.Generator().manual_seed(0))
+    assert moved == 3
+    assert torch.equal(model.codebook[[0, 2, 5]], before[[0, 2, 5]])
+    for k in (1, 3, 4):
+        assert any(torch.equal(model.codebook[k], row) for row in z)
+
+
+def test_training_logs_use_and_restarts_revive_a_collapsed_codebook():
+    x = binary_images(256)
+    runs = {}
+    for restart in (False, True):
+        torch.manual_seed(0)
+        model = VQVAE(codebook_size=16, code_dim=4, channels=8)
+        init_codebook(model, "normal", scale=3.0)  # far from the encoder's outputs: few codes are ever nearest
+        hist = train_vqvae(model, x, epochs=2, batch_size=64, log_every=2, restart_dead=restart)
+        assert len(hist.step) == len(hist.perplexity) == len(hist.dead) == 4
+        runs[restart] = (hist, encode_indices(model, x))
+    assert sum(runs[False][0].restarted) == 0 and sum(runs[True][0].restarted) > 0
+    used = {r: int(torch.unique(idx).numel()) for r, (_, idx) in runs.items()}
+    assert used[True] > used[False]
+
+
+def test_training_refuses_grey_images():
+    with pytest.raises(ValueError, match="binary"):
+        train_vqvae(VQVAE(8, 2, 4), torch.rand(8, 784), epochs=1)
+
+
+def test_data_initialisation_uses_encoder_outputs():
+    torch.manual_seed(0)
+    model = VQVAE(codebook_size=8, code_dim=3, channels=4)
+    x = binary_images(4)
+    init_codebook(model, "data", x)
+    with torch.no_grad():
+        z = model.encode(x).reshape(-1, 3)
+    assert all(any(torch.equal(code, row) for row in z) for code in model.codebook)
+
+
+def test_the_bound_is_recon_plus_minus_log_prior():
+    torch.manual_seed(0)
+    model = VQVAE(codebook_size=16, code_dim=4, channels=8)
+    x = binary_images(20, seed=1)
+    uniform = vq_bound(model, x, CodePrior.uniform(16))
+    assert uniform["kl"] == pytest.approx(49 * math.log(16), rel=1e-12)
+    assert uniform["loss"] == pytest.approx(uniform["recon"] + uniform["kl"], rel=1e-12)
+    fitted = vq_bound(model, x, CodePrior.fit(encode_indices(model, x), 16))
+    assert fitted["recon"] == pytest.approx(uniform["recon"]) and fitted["kl"] < uniform["kl"]
