@@ -1,9 +1,9 @@
 """The grader: every submission runs in a fresh kernel in quick mode, every checker's verdict comes from the output
 metadata, and a submission that raises, hangs or is not a notebook is reported as such without stopping the grader.
 
-Three fixtures are built from one course notebook with two exercises (notebooks/04_reparameterization.ipynb): the
+Three fixtures are built from one course notebook with three exercises (notebooks/04_reparameterization.ipynb): the
 solved edition (all PASS), the fresh student edition (all TODO) and the solved edition with a wrong answer in one
-solution (that exercise FAIL, the other PASS); three tiny synthetic ones raise in a non-checker cell, hang, or are not
+solution (that exercise FAIL, the others PASS); three tiny synthetic ones raise in a non-checker cell, hang, or are not
 notebooks at all.
 """
 from __future__ import annotations
@@ -81,15 +81,19 @@ def test_the_three_fixtures(graded, capsys):
     reports, _, out = graded
     by_name = {r.name: r for r in reports}
     assert by_name["a_solved.ipynb"].status == "ok", by_name["a_solved.ipynb"].detail
-    assert by_name["a_solved.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "PASS"}
-    assert by_name["b_student.ipynb"].verdicts == {"score_function_grad": "TODO", "reparameterize": "TODO"}
+    assert by_name["a_solved.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "PASS",
+                                                  "log_q_tril": "PASS"}
+    assert by_name["b_student.ipynb"].verdicts == {"score_function_grad": "TODO", "reparameterize": "TODO",
+                                                   "log_q_tril": "TODO"}
     assert by_name["b_student.ipynb"].status == "ok", by_name["b_student.ipynb"].detail
-    assert by_name["c_wrong.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "FAIL"}
+    assert by_name["c_wrong.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "FAIL",
+                                                 "log_q_tril": "PASS"}
     assert by_name["c_wrong.ipynb"].status == "ok", by_name["c_wrong.ipynb"].detail
     header, rows = grade.table(reports)
-    assert header == ["submission", "status", "score_function_grad", "reparameterize", "detail"]
-    assert rows == [["a_solved.ipynb", "ok", "PASS", "PASS", ""], ["b_student.ipynb", "ok", "TODO", "TODO", ""],
-                    ["c_wrong.ipynb", "ok", "PASS", "FAIL", ""]]
+    assert header == ["submission", "status", "score_function_grad", "reparameterize", "log_q_tril", "detail"]
+    assert rows == [["a_solved.ipynb", "ok", "PASS", "PASS", "PASS", ""],
+                    ["b_student.ipynb", "ok", "TODO", "TODO", "TODO", ""],
+                    ["c_wrong.ipynb", "ok", "PASS", "FAIL", "PASS", ""]]
     with open(out, newline="") as f:
         assert list(csv.reader(f)) == [header, *rows]
     print("\n" + grade.format_table(header, rows))
