@@ -142,6 +142,31 @@ def test_the_surgery_terms_add_up_on_a_trained_like_model():
         assert s.average_kl == pytest.approx(gaussian_kl(*model.encode(x)).mean().item(), rel=1e-6)
 
 
+def test_the_gap_se_is_from_the_per_image_gaps():
+    # rebuild the per-image parts by hand with the same draws; gap_se must be std/sqrt(N) of avg_i - info_i - marg_i
+    gen = torch.Generator().manual_seed(5)
+    n, d, s_per = 150, 2, 3
+    mu, logvar = torch.randn(n, d, generator=gen, dtype=torch.float64), 0.5 * torch.randn(n, d, generator=gen,
+                                                                                           dtype=torch.float64) - 1
+    model = FixedEncoder(mu, logvar)
+    model.dummy = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    s = surgery.elbo_surgery(model, torch.rand(n, 784), samples_per_image=s_per, seed=9)
+    eps = torch.randn(s_per, n, d, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    log_q_own = priors.diagonal_normal_log_prob(z, mu, logvar)
+    log_q_agg = surgery.aggregate_log_prob(z.reshape(-1, d), mu, logvar).reshape(s_per, n)
+    log_p = priors.StandardNormalPrior(d).log_prob(z.reshape(-1, d)).reshape(s_per, n).double()
+    per_gap = gaussian_kl(mu, logvar) - (log_q_own - log_q_agg).mean(0) - (log_q_agg - log_p).mean(0)
+    assert s.gap == pytest.approx(per_gap.mean().item(), abs=1e-9)
+    assert s.gap_se == pytest.approx(per_gap.std().item() / math.sqrt(n), rel=1e-6)
+    independent = math.sqrt(s.average_kl_se ** 2 + s.mutual_information_se ** 2 + s.marginal_kl_se ** 2)
+    assert 0 < s.gap_se < independent  # the shared draws make the parts' errors cancel in part
+    # with a learned prior the average KL comes from the same draws, so the split is exact per image
+    mix = surgery.elbo_surgery(model, torch.rand(n, 784), priors.MixtureOfGaussiansPrior(2, 4, seed=2).double(),
+                               samples_per_image=2)
+    assert abs(mix.gap) < 1e-9 and mix.gap_se < 1e-9
+
+
 def test_the_surgery_extremes():
     n, d = 200, 2
     # an encoder that ignores the image: every posterior is the prior, so I = 0 and KL(q(z) || p(z)) = 0

@@ -11,7 +11,8 @@ Used by notebook 11. Over N images x_1..x_N (the test set, say), let q(z) = (1/N
 Adding the two integrands gives log q(z|x_i) - log p(z), whose expectation is the average KL: the identity holds
 sample by sample. :func:`elbo_surgery` estimates both parts by Monte Carlo with the same draws z ~ q(z|x_i), and the
 average KL in closed form for the standard normal prior (by Monte Carlo otherwise), each with its standard error
-over the images. q(z) here is exactly the finite mixture over the N images, so log q(z) is computed, not estimated.
+over the images (the gap's from the per-image gaps).
+q(z) here is exactly the finite mixture over the N images, so log q(z) is computed, not estimated.
 
 References:
     Hoffman & Johnson 2016, "ELBO surgery: yet another way to carve up the variational evidence lower bound",
@@ -41,6 +42,7 @@ class Surgery:
     marginal_kl_se: float
     n_images: int
     samples_per_image: int
+    gap_se: float  # s.e. of the gap, from the per-image gaps (the three parts share their draws: not independent)
 
     @property
     def max_mutual_information(self) -> float:
@@ -49,12 +51,13 @@ class Surgery:
 
     @property
     def gap(self) -> float:
-        """average KL - (I + marginal KL): zero up to Monte-Carlo error (the closed-form KL has none)."""
-        return self.average_kl - self.mutual_information - self.marginal_kl
+        """average KL - (I + marginal KL): zero up to Monte-Carlo error (the closed-form KL has none).
 
-    @property
-    def gap_se(self) -> float:
-        return math.sqrt(self.average_kl_se ** 2 + self.mutual_information_se ** 2 + self.marginal_kl_se ** 2)
+        Its standard error ``gap_se`` is std/sqrt(N) of the per-image gaps avg_i - info_i - marginal_i: the three
+        parts use the same draws, so adding their standard errors as if independent would overstate it. When the
+        average KL is itself estimated from those draws (any prior but the standard normal) the per-image gap is
+        (log q(z|x) - log p) - (log q(z|x) - log q(z)) - (log q(z) - log p) = 0 up to rounding, and so is gap_se."""
+        return self.average_kl - self.mutual_information - self.marginal_kl
 
 
 def aggregate_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -101,7 +104,8 @@ def elbo_surgery(model, images: torch.Tensor, prior: Prior | None = None, *, sam
         avg = (log_q_own - log_p).mean(dim=0)  # (N,)
     info = (log_q_own - log_q_agg).mean(dim=0)  # (N,)
     marginal = (log_q_agg - log_p).mean(dim=0)  # (N,)
-    return Surgery(*_mean_se(avg), *_mean_se(info), *_mean_se(marginal), n, samples_per_image)
+    _, gap_se = _mean_se(avg - info - marginal)  # (N,) per-image gaps
+    return Surgery(*_mean_se(avg), *_mean_se(info), *_mean_se(marginal), n, samples_per_image, gap_se)
 
 
 @dataclass(frozen=True)

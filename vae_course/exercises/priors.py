@@ -115,12 +115,13 @@ EXERCISES = (
         "from the components every density underflows to 0, but its log is a fine finite number.",
         "For every z and every component k, compute log w_k + log N(z; m_k, diag(exp(logvar_k))) as an (N, K) "
         "table, summing the per-dimension terms over D; then combine the K columns with a logsumexp over k.",
-        "`comp = -0.5 * (math.log(2 * math.pi) + logvars + (z[:, None] - means).pow(2) / logvars.exp()).sum(-1)` "
-        "and `torch.logsumexp(comp + log_weights, dim=1)`."), "11"),
+        "With m_k, ℓ_k the k-th rows of means and logvars: `log p(z_n) = logsumexp_k [ log w_k "
+        "− ½ Σ_d ( log 2π + ℓ_kd + (z_nd − m_kd)² / exp(ℓ_kd) ) ]`, one value per row n of z."), "11"),
     Exercise("mc_kl", check_mc_kl, _mc_kl_reference, (
         "KL(q || p) is the expectation under q of log q(z|x) - log p(z); one draw z from q gives an unbiased "
         "estimate of it.",
         "Evaluate the diagonal Gaussian log-density of z under N(mu, diag(exp(logvar))), summed over the D "
         "dimensions (with its -1/2 log 2 pi and -1/2 logvar terms), and subtract the prior's log-density.",
-        "`-0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(1) - log_prior`."), "11"),
+        "With ℓ = logvar: `KL̂ = −½ Σ_d ( log 2π + ℓ_d + (z_d − μ_d)² / exp(ℓ_d) ) − log p(z)`, "
+        "one value per row of z."), "11"),
 )
