@@ -82,6 +82,27 @@ def test_ema_with_no_memory_is_a_k_means_step():
         assert torch.allclose(book[k], z[idx == k].mean(0), atol=1e-6)
 
 
+def test_ema_does_not_keep_an_unused_code():
+    """Only the chosen codes follow k-means: an unused code is 0/0 with eps = 0, the origin with eps > 0 and
+    decay 0, and with decay > 0 it decays towards the origin along its own direction."""
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    idx = torch.zeros(30, dtype=torch.int64)  # every z chooses code 0; code 1 is never chosen
+    start = torch.tensor([[0.0, 0.0], [5.0, 5.0]], dtype=torch.float64)
+    _, _, book = ema_codebook(torch.ones(2).double(), start.clone(), z, idx, decay=0.0, eps=0.0)
+    assert torch.allclose(book[0], z.mean(0)) and torch.isnan(book[1]).all()
+    _, _, book = ema_codebook(torch.ones(2).double(), start.clone(), z, idx, decay=0.0)
+    assert torch.equal(book[1], torch.zeros(2).double())
+    counts, sums = torch.ones(2).double(), start.clone()
+    lengths = []
+    for _ in range(2000):
+        counts, sums, book = ema_codebook(counts, sums, z, idx, decay=0.99)
+        lengths.append(book[1].norm().item())
+        assert book[1, 0] == pytest.approx(book[1, 1].item(), rel=1e-12)  # still on the line through (5, 5)
+    assert all(b < a for a, b in zip(lengths, lengths[1:]))  # it moves, every step, towards the origin
+    assert 0.99 * lengths[0] < lengths[499] < lengths[0] and lengths[-1] < 0.01 * lengths[0]
+
+
 def test_code_prior_fits_counts_and_samples_from_them():
     idx = torch.zeros(10, 7, 7, dtype=torch.int64)
     idx[:, 0, 0] = torch.tensor([1] * 8 + [2] * 2)

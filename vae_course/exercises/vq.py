@@ -77,5 +77,7 @@ EXERCISES = (
         "Flatten z to (N, D) first, so that any leading axes work; the (N, K) matrix of distances (squared or not: "
         "the order is the same) comes from torch.cdist or from expanding the square; take the argmin over the K axis "
         "and reshape the indices to z's leading shape.",
-        "`torch.cdist(z.reshape(-1, z.shape[-1]), codebook).argmin(dim=1).reshape(z.shape[:-1])`."), "12"),
+        "For each vector z (a row of the flattened z) and each code e_j, `‖z − e_j‖² = ‖z‖² − 2 zᵀe_j + ‖e_j‖²`; "
+        "the nearest code is `k(z) = argmin over j = 1..K of ‖z − e_j‖²`, one index per vector, in z's leading "
+        "shape."), "12"),
 )

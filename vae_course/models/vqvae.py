@@ -100,8 +100,14 @@ def ema_codebook(counts_ema: torch.Tensor, sums_ema: torch.Tensor, z: torch.Tens
                  decay: float = 0.99, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One EMA codebook step (van den Oord et al. 2017, appendix A.1): returns ``(counts_ema, sums_ema, codebook)``.
 
-    N_k <- decay N_k + (1 - decay) n_k and m_k <- decay m_k + (1 - decay) sum of the z assigned to k, then
-    e_k = m_k / N_k (with Laplace smoothing ``eps``). With ``decay = 0`` it is one k-means (Lloyd) step.
+    c_k <- decay c_k + (1 - decay) n_k and m_k <- decay m_k + (1 - decay) (sum of the z assigned to k), then
+    e_k = m_k / c~_k with the Laplace-smoothed count c~_k = (c_k + eps) / (C + K eps) * C, C = sum_k c_k.
+
+    With ``decay = 0`` and ``eps = 0`` every code that some z chose lands on the mean of its z: one k-means (Lloyd)
+    step for the chosen codes. It is not k-means for a code that no z chose: k-means leaves such a code in place,
+    here it gets 0/0 = NaN (``eps = 0``) or the origin (``eps > 0``, since then m_k = 0). With ``decay > 0`` an
+    unused code does not keep its value either: c_k and m_k both shrink by ``decay`` each step, so e_k stays close to
+    its value while c_k is much larger than ``eps``, then decays towards the origin: e_k(t) = decay^t m_k(0) / c~_k(t).
     """
     k = counts_ema.shape[0]
     flat, idx = z.reshape(-1, z.shape[-1]), indices.reshape(-1)  # (N, D), (N,)
@@ -109,7 +115,7 @@ def ema_codebook(counts_ema: torch.Tensor, sums_ema: torch.Tensor, z: torch.Tens
     counts_ema = decay * counts_ema + (1 - decay) * onehot.sum(0)  # (K,)
     sums_ema = decay * sums_ema + (1 - decay) * onehot.t() @ flat  # (K, D)
     total = counts_ema.sum()
-    smoothed = (counts_ema + eps) / (total + k * eps) * total  # never 0: an unused code keeps its old value / N
+    smoothed = (counts_ema + eps) / (total + k * eps) * total  # > 0 when eps > 0; an unused code gets m_k / c~_k, see above
     return counts_ema, sums_ema, sums_ema / smoothed[:, None]
 
 
