@@ -39,6 +39,7 @@ def draw_aggregate(ax, grid, limit: float, fraction: float = HOLE_FRACTION) -> N
     xs, ys = grid.xs.numpy(), grid.ys.numpy()
     ax.contour(xs, ys, p, levels=levels, colors="tab:blue", linestyles="dashed", linewidths=1)
     centre = tuple(grid.prior_mean.tolist())
+    q, p = np.asarray(q, dtype=np.float64), np.asarray(p, dtype=np.float64)  # float32 would underflow 1e-300 to 0
     ratio = np.log(np.maximum(q, 1e-300)) - np.log(np.maximum(p, 1e-300))  # log q/p
     disc = Circle(centre, 3.0, transform=ax.transData)  # the holes are shown inside the prior's 3-sigma circle
     cut = float(np.log(fraction))
