@@ -25,6 +25,7 @@ LAYERS = {
     "vq": 3,  # the VQ-VAE's training loop and codebook measures (notebook 12)
     "iwae": 4, "likelihoods": 4, "surgery": 4, "collapse": 4, "latent_space": 4,
     "amortization": 4,  # issue 15: the per-image optimiser and the gap split
+    "iwae_training": 4,  # issue 15: notebook 08's cached IWAE-trained models and gap splits
     "viz": 5, "widgets": 5,
     "elbo_panel": 5, "cvae_widgets": 5,  # re-exports of vae_course.widgets modules (notebooks 02, 10)
     "exercises": 6, "execute": 6, "__main__": 6, "grade": 6, "student_edition": 6,

@@ -33,7 +33,7 @@ A new exercise goes into the module of its notebook's part, as a checker and an 
 ``EXERCISES``, and its checker is re-exported here.
 """
 from .beyond import (check_active_units, check_cb_log_normalizer, check_condition_on_label, check_iwae_estimate,
-                     check_kl_weight, check_optimal_sigma)
+                     check_kl_weight, check_local_elbo, check_optimal_sigma)
 from .beyond_models import check_cvae_forward, check_cvae_inputs, check_free_bits, check_iwae_bound, check_log_weights
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .practice import check_interpolation_path, check_vae_loss
@@ -49,7 +49,7 @@ __all__ = [
     "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
     "check_condition_on_label", "check_cvae_forward", "check_cvae_inputs", "check_free_bits", "check_gaussian_kl",
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
-    "check_log_q_tril", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
+    "check_local_elbo", "check_log_q_tril", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]

@@ -103,6 +103,61 @@ def check_iwae_estimate(student_fn: Callable) -> CheckResult:
     return compare(student_fn, _iwae_reference, cases, name="iwae_estimate", diagnoses=diagnoses)
 
 
+# --- Notebook 08: the per-image ELBO that the amortization gap is measured with ---
+def _local_elbo_reference(log_joint, mu, logvar, eps):
+    from ..amortization import noise_elbo
+
+    return noise_elbo(log_joint, mu, logvar, eps)
+
+
+def _quadratic_joint(a, c):
+    """A log-joint ``z (S, B, D) -> (S, B)`` that is quadratic in z (exact for whitened noise): ``-a |z - c|^2 / 2``."""
+    return lambda z: -0.5 * (a * (z - c) ** 2).sum(-1)
+
+
+def check_local_elbo(student_fn: Callable) -> CheckResult:
+    """Notebook 08: ``local_elbo(log_joint, mu, logvar, eps)`` -> ``(B,)``: the mean of ``log p(x, mu + sigma eps_s)``
+    over the S draws plus the closed-form entropy of ``q = N(mu, diag exp(logvar))``."""
+    def make(gen):
+        b, d, s = (int(torch.randint(1, 5, (), generator=gen)), int(torch.randint(1, 4, (), generator=gen)),
+                   int(torch.randint(5, 30, (), generator=gen)))
+        a = 0.5 + torch.rand(d, generator=gen, dtype=torch.float64)
+        c = torch.randn(b, d, generator=gen, dtype=torch.float64)
+        mu, logvar = torch.randn(b, d, generator=gen, dtype=torch.float64), torch.randn(b, d, generator=gen,
+                                                                                       dtype=torch.float64)
+        return (_quadratic_joint(a, c), mu, logvar, torch.randn(s, d, generator=gen, dtype=torch.float64)), {}
+
+    one = torch.ones(1, 1, dtype=torch.float64)
+    cases = [
+        ("q = N(0, 1) against log p = -z^2 / 2, noise 1, -1, 0", (_quadratic_joint(1.0, 0.0), 0 * one, 0 * one,
+                                                            torch.tensor([[1.0], [-1.0], [0.0]], dtype=torch.float64)), {}),
+        ("a narrow q (logvar = -4), two images", (_quadratic_joint(2.0, 0.5), torch.tensor([[0.3], [-1.0]],
+                                                  dtype=torch.float64), torch.full((2, 1), -4.0, dtype=torch.float64),
+                                                  torch.tensor([[0.5], [-2.0], [1.5]], dtype=torch.float64)), {}),
+    ]
+    cases += random_cases(make, 4, seed=81)
+
+    def entropy(logvar):
+        return 0.5 * (math.log(2 * math.pi) + 1 + logvar).sum(-1)
+
+    def fit_of(log_joint, mu, logvar, eps, std):
+        z = mu.unsqueeze(0) + std.unsqueeze(0) * eps.unsqueeze(1)
+        return log_joint(z).mean(0)
+
+    diagnoses = [
+        ("You might be missing the entropy of q: without it, the best q would shrink to a point.",
+         lambda lj, mu, lv, eps: fit_of(lj, mu, lv, eps, torch.exp(0.5 * lv))),
+        ("Is your sigma exp(logvar)? logvar is log sigma^2, so sigma is its half, exponentiated.",
+         lambda lj, mu, lv, eps: fit_of(lj, mu, lv, eps, torch.exp(lv)) + entropy(lv)),
+        ("Your entropy seems to miss the +1 (the expected squared standardized draw).",
+         lambda lj, mu, lv, eps: fit_of(lj, mu, lv, eps, torch.exp(0.5 * lv)) + entropy(lv) - 0.5 * lv.shape[-1]),
+        ("You might be summing the S draws where the expectation averages them.",
+         lambda lj, mu, lv, eps: eps.shape[0] * fit_of(lj, mu, lv, eps, torch.exp(0.5 * lv)) + entropy(lv)),
+    ]
+    return compare(student_fn, _local_elbo_reference, cases, name="local_elbo", diagnoses=diagnoses,
+                   inputs="fixed and random quadratic log-joints")
+
+
 # --- Notebooks 09-10: the KL warm-up schedule, active units, conditioning on a one-hot label ---
 def _kl_weight_reference(step, warmup_steps, beta=1.0):
     from ..objective import kl_weight
@@ -224,6 +279,13 @@ EXERCISES = (
         "The log of a sum of exponentials is a logsumexp over the k samples (dim 0); dividing the sum by k to "
         "average it subtracts log k in log space.",
         "`torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])`."), "08"),
+    Exercise("local_elbo", check_local_elbo, _local_elbo_reference, (
+        "The ELBO of one image's own q is E_q[log p(x, z)] + H(q): the expectation by the reparameterization with "
+        "the given draws, the entropy of the diagonal Gaussian in closed form.",
+        "Turn the (S, D) noise into codes z = mu + sigma * eps of shape (S, B, D) (sigma from logvar), average "
+        "log_joint(z) over the S draws, and add the entropy, summed over the D dimensions of each image.",
+        "`log_joint(mu + torch.exp(0.5 * logvar) * eps[:, None]).mean(0) + 0.5 * (math.log(2 * math.pi) + 1 + "
+        "logvar).sum(-1)`."), "08"),
     Exercise("kl_weight", check_kl_weight, _kl_weight_reference, (
         "The KL weight grows linearly from 0 at step 0 to beta at the end of the warm-up, and then stays at beta.",
         "The fraction of the warm-up done is step / warmup_steps, capped at 1; with warmup_steps == 0 there is no "
