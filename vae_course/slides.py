@@ -201,19 +201,10 @@ def main(out_dir: str, names: list[str]) -> int:
         print(f"error: {paths}", file=sys.stderr)
         return 1
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        print(f"error: {out} is a file, not a folder", file=sys.stderr)
-        return 1
     start = time.perf_counter()
-    try:
-        decks = build_slides(out, paths)
-    except web_assets.AssetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: could not write to {out} ({exc.strerror or type(exc).__name__}): choose a folder you can "
-              f"write to", file=sys.stderr)
-        return 1
+    decks, status = web_assets.build_for_cli(out, lambda folder: build_slides(folder, paths))
+    if status:
+        return status
     for deck in decks:
         print(f"  {deck.name}")
     print(f"wrote {len(decks)} deck{'s' if len(decks) != 1 else ''} to {out} in {time.perf_counter() - start:.1f} s; "

@@ -121,3 +121,23 @@ def install(static_dir: Path, names: tuple[str, ...] = ("mathjax",)) -> None:
 def mathjax_html(static_url: str) -> str:
     """The ``<head>`` snippet that loads the local MathJax from ``static_url`` (the ``_static`` folder's URL)."""
     return f'{MATHJAX_CONFIG}<script defer src="{static_url}/{MATHJAX_SCRIPT}"></script>\n'
+
+
+def build_for_cli(out_dir, build):
+    """Run ``build(out)`` for the ``site`` and ``slides`` commands: ``(result, 0)``, or ``(None, 1)`` after one
+    ``error:`` line on stderr when ``out_dir`` is a file, the local assets can't be had, or the folder can't be
+    written."""
+    import sys
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        print(f"error: {out} is a file, not a folder", file=sys.stderr)
+        return None, 1
+    try:
+        return build(out), 0
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: could not write to {out} ({exc.strerror or type(exc).__name__}): choose a folder you can "
+              f"write to", file=sys.stderr)
+    return None, 1

@@ -287,18 +287,9 @@ def main(out_dir: str, notebooks_dir: str | None = None) -> int:
         print(f"error: no course notebooks (NN_name.ipynb) in {folder}", file=sys.stderr)
         return 1
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        print(f"error: {out} is a file, not a folder", file=sys.stderr)
-        return 1
-    try:
-        report = build_site(out, notebooks)
-    except web_assets.AssetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: could not write to {out} ({exc.strerror or type(exc).__name__}): choose a folder you can "
-              f"write to", file=sys.stderr)
-        return 1
+    report, status = web_assets.build_for_cli(out, lambda folder: build_site(folder, notebooks))
+    if status:
+        return status
     for page in report.pages:
         note = f" ({page.widgets_left_out} widget outputs left out)" if page.widgets_left_out else ""
         print(f"  {page.slug}.html  {page.title}{note}")
