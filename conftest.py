@@ -5,8 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
-# Plain `pytest` is the quick check (about 2 minutes); `VAE_COURSE_QUICK=0 pytest` is the full one. Set at import
-# time, before nbval starts any kernel: the kernels inherit this environment.
+# Plain `pytest` is the quick check (about 3½ minutes on 2 cores); `VAE_COURSE_QUICK=0 pytest` is the full one.
+# Set at import time, before nbval starts any kernel: the kernels inherit this environment.
 os.environ.setdefault("VAE_COURSE_QUICK", "1")
 
 _SHARED = Path(__file__).resolve().parent.parent / "shared" / "data"
