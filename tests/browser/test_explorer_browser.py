@@ -198,19 +198,7 @@ def move_first_slider_with_keyboard(page, img, before: tuple[str, str], name: st
     for _ in range(KEY_PRESSES):
         page.keyboard.press(key)
         time.sleep(0.1)
-    deadline = time.monotonic() + 30
-    after = before
-    while time.monotonic() < deadline:
-        src = img.get_attribute("src") or ""
-        if src and src != before[0]:
-            try:
-                after = image_state(img)
-            except Exception:  # noqa: BLE001 - the blob was replaced while fetching it: read again
-                time.sleep(0.2)
-                continue
-            if after[1] != before[1]:
-                break
-        time.sleep(0.3)
+    after = wait_for_new_image(img, before)
     value_after = readout.inner_text() if readout.count() else None
     assert value_after != value_before, \
         f"{name}: {KEY_PRESSES} x {key} on the first slider did not change its value ({value_before})"
