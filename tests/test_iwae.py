@@ -219,3 +219,28 @@ def test_iwae_bound_refuses_bad_images(x, match):
 def test_chunk_is_named_in_its_own_error():
     with pytest.raises(ValueError, match="^chunk=0 "):
         iwae.iwae_bound(VAE(), torch.rand(3, 784), k=4, chunk=0)
+
+
+def test_iwae_bound_under_a_learned_prior_uses_its_log_prob():
+    from vae_course import priors
+    from vae_course.models import VAE
+
+    torch.manual_seed(0)
+    model = VAE(784, 16, 2)
+    x = torch.bernoulli(torch.rand(6, 784, generator=torch.Generator().manual_seed(1)))
+
+    def bound(prior):
+        return iwae.iwae_bound(model, x, 20, batch_size=3, generator=torch.Generator().manual_seed(2), prior=prior)
+
+    # the standard prior as a Prior object gives the default bound, draw for draw
+    torch.testing.assert_close(bound(priors.StandardNormalPrior(2)), bound(None), rtol=0, atol=1e-5)
+    # a prior shifted far from the codes lowers every image's bound by the change in log p(z) at the same draws
+    mix = priors.MixtureOfGaussiansPrior(2, num_components=1, seed=0)
+    with torch.no_grad():
+        mix.means.fill_(0.0), mix.logvars.fill_(0.0)
+    torch.testing.assert_close(bound(mix), bound(None), rtol=0, atol=1e-4)  # one N(0, I) component: the same
+    with torch.no_grad():
+        mix.means.fill_(6.0)
+    assert (bound(mix) < bound(None) - 5).all()
+    with pytest.raises(TypeError, match="prior must have a log_prob"):
+        iwae.iwae_bound(model, x, 2, prior="vamp")

@@ -1,6 +1,6 @@
 """The importance-weighted bound on log p(x) (Burda et al. 2015): how good a trained VAE really is, in nats.
 
-Used by notebook 08 and ``benchmarks/best_model.py``.
+Used by notebooks 08 and 11 (``iwae_bound(..., prior=...)`` under a learned prior) and ``benchmarks/best_model.py``.
 
 Notebook 01 wrote ``p(x)`` as an expectation under a proposal ``q(z|x)`` (importance sampling)::
 
@@ -140,19 +140,27 @@ def vae_proposal(model, y: torch.Tensor | None = None) -> Proposal:
 
 
 def vae_log_joint(model, y: torch.Tensor | None = None, *, likelihood: str = "bernoulli",
-                  sigma: float | torch.Tensor = 1.0) -> LogJoint:
-    """``log p(x, z) = log p(z) + log p(x|z)`` for a course VAE: standard normal prior, decoder likelihood."""
+                  sigma: float | torch.Tensor = 1.0, prior=None) -> LogJoint:
+    """``log p(x, z) = log p(z) + log p(x|z)`` for a course VAE: the decoder's likelihood, and the standard normal
+    prior, or ``prior`` (any :class:`vae_course.priors.Prior`: its ``log_prob`` maps ``(N, D)`` codes to ``(N,)``;
+    notebook 11's learned priors)."""
+    if prior is not None and not callable(getattr(prior, "log_prob", None)):
+        raise TypeError(f"prior must have a log_prob(z) method, such as vae_course.priors.VampPrior; got "
+                        f"{type(prior).__name__}.")
 
     def log_joint(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         c, b, d = z.shape
-        prior = Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1)
+        if prior is None:
+            log_pz = Independent(Normal(torch.zeros_like(z), torch.ones_like(z)), 1).log_prob(z)  # (c, B)
+        else:
+            log_pz = prior.log_prob(z.reshape(c * b, d)).reshape(c, b)  # (c, B)
         extra = () if y is None else (y.repeat(c),)
         context = {}
         if getattr(model, "decoder_sees_x", False):  # teacher forcing: the decoder reads x itself
             context = {"context": x.reshape(b, -1).repeat(c, 1)}  # (c*B, 784), same order as the codes
         logits = model.decode_logits(z.reshape(c * b, d), *extra, **context).reshape(c, b, -1)  # (c, B, 784)
         x_flat = x.reshape(1, b, -1)  # (1, B, 784), broadcast over the samples
-        return prior.log_prob(z) + decoder_distribution(logits, likelihood, sigma).log_prob(x_flat.expand_as(logits))
+        return log_pz + decoder_distribution(logits, likelihood, sigma).log_prob(x_flat.expand_as(logits))
 
     return log_joint
 
@@ -160,7 +168,7 @@ def vae_log_joint(model, y: torch.Tensor | None = None, *, likelihood: str = "be
 @torch.no_grad()
 def iwae_bound(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | None = None, batch_size: int = 100,
                chunk: int | None = None, generator: torch.Generator | None = None, likelihood: str = "bernoulli",
-               sigma: float | torch.Tensor = 1.0) -> torch.Tensor:
+               sigma: float | torch.Tensor = 1.0, prior=None) -> torch.Tensor:
     """``L_k(x)`` for each image of ``x`` under a course VAE, ``(N,)`` nats (higher is better; ``-L_k`` bounds the NLL).
 
     Args:
@@ -171,6 +179,8 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | None = 
         batch_size: images per pass; chunk: samples per pass (default: about 20,000 decoder rows at a time).
         generator: a seeded ``torch.Generator`` makes the result reproducible.
         likelihood, sigma: the decoder's distribution (see :func:`vae_course.likelihoods.decoder_distribution`).
+        prior: the model's prior p(z) if it is not N(0, I), e.g. a :class:`vae_course.priors.VampPrior` trained
+            with it (notebook 11).
     """
     _check_model(model)
     k = _check_k(k)
@@ -187,7 +197,8 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | None = 
             xb = x[i:i + batch_size].to(device)  # (B, ...)
             yb = None if labels is None else labels[i:i + batch_size].to(device)
             c = chunk or max(1, min(k, 20_000 // xb.shape[0]))
-            out.append(importance_weighted_bound(vae_log_joint(model, yb, likelihood=likelihood, sigma=sigma),
+            out.append(importance_weighted_bound(vae_log_joint(model, yb, likelihood=likelihood, sigma=sigma,
+                                                               prior=prior),
                                                  vae_proposal(model, yb), xb, k, chunk=c,
                                                  generator=generator).cpu())
     finally:
