@@ -145,3 +145,20 @@ def test_bad_images_and_models_give_one_clear_sentence(mnist_small):
         fit(CVAE(), test_x[:64], epochs=1, progress=False, monitor=training_monitor(test_x),
             train_labels=test_y[:64])
     assert one_sentence_problem(str(info.value)) is None
+
+
+def test_strip_can_pick_its_frames(mnist_small):
+    _, mon, _ = _trained_with_monitor(mnist_small, every="1 step")
+    n = len(mon.frames)
+    w, h = mon.canvas.width, mon.canvas.height + 24
+    strip = Image.open(io.BytesIO(mon.strip_png(columns=2, frames=[0, 1, -1])))
+    assert strip.size == (2 * w, 2 * h)  # three frames, two per row
+    first_panel = strip.crop((0, 24, w, h))
+    last_panel = strip.crop((0, h + 24, w, 2 * h))  # the third pick (-1) opens the second row
+    assert first_panel.tobytes() == Image.open(io.BytesIO(mon.frames[0])).convert("RGB").crop((0, 24, w, h)).tobytes()
+    assert last_panel.tobytes() == Image.open(io.BytesIO(mon.frames[n - 1])).convert("RGB").crop((0, 24, w, h)).tobytes()
+    assert mon.strip(frames=[-1]).data[:8] == PNG
+    for bad, match in ((5, "must be a list of frame numbers"), ([], "picks no frame"),
+                       ([0, n], f"not a frame number; the monitor has {n} frames"), ([1.0], "1.0 is not a frame")):
+        with pytest.raises(ValueError, match=match):
+            mon.strip_png(frames=bad)

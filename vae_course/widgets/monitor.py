@@ -247,16 +247,21 @@ class TrainingMonitor(_View):
         """The last frame (what the live view shows now), or the picture of the waiting view before any frame."""
         return self.frames[-1] if self.frames else super().snapshot_png()
 
-    def strip_png(self, k: int = 6, columns: int = 3) -> bytes:
+    def strip_png(self, k: int = 6, columns: int = 3, frames=None) -> bytes:
         """PNG of ``k`` frames spread evenly from the first to the last (the scatter panel of each, with its label),
-        ``columns`` per row: the static twin of the live view, for GitHub and exported HTML."""
+        ``columns`` per row: the static twin of the live view, for GitHub and exported HTML. ``frames`` picks them
+        instead: indices into :attr:`frames` (0 is the frame before training, -1 the last), in the order given."""
         from PIL import Image, ImageDraw
 
         if not self.frames:
             raise ValueError("the monitor has no frames yet: pass it to fit(..., monitor=monitor) first.")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k={k!r} must be a positive whole number of frames.")
-        picks = sorted({round(i * (len(self.frames) - 1) / max(k - 1, 1)) for i in range(min(k, len(self.frames)))})
+        if frames is None:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"k={k!r} must be a positive whole number of frames.")
+            n = len(self.frames)
+            picks = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(min(k, n))})
+        else:
+            picks = self._frame_indices(frames)
         w, h, head = self.canvas.width, self.canvas.height, 24
         cols = max(1, min(columns, len(picks)))
         rows = -(-len(picks) // cols)
@@ -271,11 +276,28 @@ class TrainingMonitor(_View):
         out.save(buf, format="PNG", optimize=True)
         return buf.getvalue()
 
-    def strip(self, k: int = 6, columns: int = 3):
+    def _frame_indices(self, frames) -> list[int]:
+        """``frames`` (whole numbers, negative ones from the end) as indices into :attr:`frames`, or a ValueError."""
+        n = len(self.frames)
+        try:
+            picks = list(frames)
+        except TypeError:
+            raise ValueError(f"frames={frames!r} must be a list of frame numbers, e.g. [0, 2, -1].") from None
+        if not picks:
+            raise ValueError("frames=[] picks no frame: give at least one frame number, e.g. [0, -1].")
+        out = []
+        for i in picks:
+            if isinstance(i, bool) or not isinstance(i, int) or not -n <= i < n:
+                raise ValueError(f"frames: {i!r} is not a frame number; the monitor has {n} frames, numbered 0 to "
+                                 f"{n - 1} (or -1 for the last).")
+            out.append(i % n)
+        return out
+
+    def strip(self, k: int = 6, columns: int = 3, frames=None):
         """:meth:`strip_png` as an ``IPython.display.Image`` (display it below the live view)."""
         from IPython.display import Image
 
-        return Image(data=self.strip_png(k, columns), format="png")
+        return Image(data=self.strip_png(k, columns, frames), format="png")
 
     def gif_bytes(self, duration_ms: int = 400, hold_last_ms: int = 1500) -> bytes:
         """Every frame as one looping animated GIF (PIL), ``duration_ms`` per frame and the last one held longer."""
