@@ -210,6 +210,27 @@ def _check_posteriors(mu, logvar) -> tuple[torch.Tensor, torch.Tensor]:
     return mu.detach().double().cpu(), logvar.detach().double().cpu()
 
 
+def _separable_density(xs: torch.Tensor, centres: torch.Tensor, a: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """(1/N) sum_i N(x; cx_i, a_i) N(y; cy_i, e_i) at every (x, y) = (xs[col], xs[row]): ``(GY^T GX) / N``."""
+    gx = torch.exp(-0.5 * (xs[None, :] - centres[:, 0:1]) ** 2 / a[:, None]) / torch.sqrt(2 * math.pi * a[:, None])
+    gy = torch.exp(-0.5 * (xs[None, :] - centres[:, 1:2]) ** 2 / e[:, None]) / torch.sqrt(2 * math.pi * e[:, None])
+    return gy.T @ gx / centres.shape[0]  # (n, n): row r has y = xs[r], column c has x = xs[c]
+
+
+def _correlated_density(grid: torch.Tensor, centres: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                        e: torch.Tensor, chunk: int) -> torch.Tensor:
+    """(1/N) sum_i N(g; c_i, [[a_i, b_i], [b_i, e_i]]) at the points ``grid`` ``(G, 2)``, in chunks of images."""
+    det = a * e - b * b  # (N,)
+    total = torch.zeros(grid.shape[0], dtype=torch.float64)
+    for i in range(0, centres.shape[0], chunk):
+        dx = grid[None, :, 0] - centres[i:i + chunk, None, 0]  # (c, G)
+        dy = grid[None, :, 1] - centres[i:i + chunk, None, 1]
+        ai, bi, ei, di = (t[i:i + chunk, None] for t in (a, b, e, det))
+        quad = (ei * dx * dx - 2 * bi * dx * dy + ai * dy * dy) / di  # (c, G) Mahalanobis distances squared
+        total += (torch.exp(-0.5 * quad) / (2 * math.pi * di.sqrt())).sum(dim=0)
+    return total / centres.shape[0]  # (G,)
+
+
 def aggregate_posterior_grid(mu: torch.Tensor, logvar: torch.Tensor, limit: float, n: int = 121,
                              plane: Plane | None = None, chunk: int = 512) -> AggregateGrid:
     """The aggregate posterior q(z) = (1/N) sum_i q(z|x_i) and the prior N(0, I), on a grid of a 2-D plane.
@@ -245,15 +266,10 @@ def aggregate_posterior_grid(mu: torch.Tensor, logvar: torch.Tensor, limit: floa
     a = var @ basis[0].pow(2)  # (N,) the 2x2 covariances P diag(var) P^T = [[a, b], [b, e]]
     b = var @ (basis[0] * basis[1])
     e = var @ basis[1].pow(2)
-    det = a * e - b * b  # (N,)
-    total = torch.zeros(grid.shape[0], dtype=torch.float64)
-    for i in range(0, mu.shape[0], chunk):
-        dx = grid[None, :, 0] - centres[i:i + chunk, None, 0]  # (c, G)
-        dy = grid[None, :, 1] - centres[i:i + chunk, None, 1]
-        ai, bi, ei, di = (t[i:i + chunk, None] for t in (a, b, e, det))
-        quad = (ei * dx * dx - 2 * bi * dx * dy + ai * dy * dy) / di  # (c, G) Mahalanobis distances squared
-        total += (torch.exp(-0.5 * quad) / (2 * math.pi * di.sqrt())).sum(dim=0)
-    density = (total / mu.shape[0]).reshape(n, n)
+    if bool((b == 0).all()):  # an axis plane: each q(z|x_i) is a product N(x; ., a_i) N(y; ., e_i) in the plane
+        density = _separable_density(xs, centres, a, e)  # (n, n), a matrix product: milliseconds, not seconds
+    else:
+        density = _correlated_density(grid, centres, a, b, e, chunk).reshape(n, n)
     shift = -(basis @ origin)  # (2,) where the prior's mean lands in the plane
     prior = torch.exp(-0.5 * ((grid - shift) ** 2).sum(dim=1)).reshape(n, n) / (2 * math.pi)
     return AggregateGrid(xs.float(), xs.float().clone(), density.float(), prior.float(), h * h, shift.float())

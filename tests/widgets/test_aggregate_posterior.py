@@ -95,3 +95,30 @@ def test_the_hole_mass_of_a_trained_looking_model_is_between_0_and_1(model, data
     h = prior_hole_mass(mu, logvar, draws=500)
     assert 0 <= h.mass <= 1 and h.stderr == pytest.approx(math.sqrt(h.mass * (1 - h.mass) / 500))
     assert np.isfinite(h.stderr)
+
+
+def test_the_fast_axis_plane_grid_equals_the_general_one_and_a_tilted_plane_is_exact():
+    from vae_course.latent_space import Plane, _correlated_density, _separable_density
+
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(50, 2, generator=g, dtype=torch.float64), 0.4 * torch.randn(50, 2, generator=g,
+                                                                                         dtype=torch.float64)
+    xs = torch.linspace(-2.9, 2.9, 30, dtype=torch.float64)
+    cy, cx = torch.meshgrid(xs, xs, indexing="ij")
+    points = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=1)
+    var = logvar.exp()
+    fast = _separable_density(xs, mu, var[:, 0], var[:, 1])
+    slow = _correlated_density(points, mu, var[:, 0], torch.zeros(50, dtype=torch.float64), var[:, 1], 16)
+    torch.testing.assert_close(fast, slow.reshape(30, 30), rtol=1e-12, atol=1e-15)
+    # a tilted plane of a 3-D space: each q(z|x_i) has a correlated 2x2 covariance there (the general path)
+    mu3, logvar3 = torch.randn(9, 3, generator=g), 0.3 * torch.randn(9, 3, generator=g)
+    basis = torch.linalg.qr(torch.randn(3, 2, generator=g))[0].T  # (2, 3) orthonormal rows
+    grid = aggregate_posterior_grid(mu3, logvar3, 3.0, n=25, plane=Plane(torch.zeros(3), basis, torch.ones(2)))
+    r, c = 7, 15
+    # the marginal in the plane of N(mu, diag var) is N(P mu, P diag(var) P^T): compare with torch.distributions
+    var3 = logvar3.exp().double()
+    covs = torch.einsum("ad,nd,bd->nab", basis.double(), var3, basis.double())  # (9, 2, 2)
+    q = torch.distributions.MultivariateNormal(mu3.double() @ basis.double().T, covariance_matrix=covs)
+    point = torch.tensor([float(grid.xs[c]), float(grid.ys[r])], dtype=torch.float64)
+    want = q.log_prob(point).exp().mean().item()
+    assert float(grid.density[r, c]) == pytest.approx(want, rel=1e-5)
