@@ -110,3 +110,15 @@ def test_recipes():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="positive whole number"):
             it.IWAERecipe(bad)
+
+
+def test_the_full_mode_recipe_scores_every_test_image_with_k_1000(ck, monkeypatch):
+    full = it.iwae_recipe(50, quick=False)
+    assert full.n_test_k is None and full.k_test == 1000 and full.n_test_all is None
+    monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
+    recipe = it.IWAERecipe(2, **{**TINY, "n_test_k": None, "n_test_all": None})
+    test_bin, _ = fake_mnist("test", binarize="static", seed=1)
+    run = it.load_or_train_iwae(recipe, verbose=False)
+    assert run.scores["n_k"] == run.scores["n_all"] == len(test_bin)  # None: every test image, both columns
+    with pytest.raises(ValueError, match="n_test_k=0 must be a positive whole number or None"):
+        it.IWAERecipe(2, n_test_k=0)
