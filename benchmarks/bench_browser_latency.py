@@ -9,7 +9,9 @@ presses ArrowRight on the first slider handle ``--presses`` times (ArrowLeft on 
 the explorer showing decoded means and once with ``sample_toggle`` on. For each press the page records, with its own
 clock (``performance.now()``), the ``keydown`` and the next ``load`` event (awaited in the page, not polled) of the explorer's digit ``<img>``: the slider's
 message to the kernel, the decode and PNG, the message back and the browser decoding the new image. The presses are
-spaced so that one finishes before the next. Printed: p50, p95 and max per mode. Goal: p95 <= 50 ms on 2 cores.
+spaced so that one finishes before the next. Printed: p50, p95 and max per mode, and where the time goes: from the
+key to the slider's websocket message, from there to the new ``src`` of the image, and from there to its load.
+Goal: p95 <= 50 ms on 2 cores.
 This is a benchmark, not a test: nothing is asserted.
 """
 from __future__ import annotations
@@ -29,30 +31,45 @@ GOAL_P95_MS = 50.0
 
 INSTALL_JS = """() => {
     window.__keys = [];
+    window.__sent = [];
     document.addEventListener('keydown', () => window.__keys.push(performance.now()), true);
+    // where the time goes: the first websocket message the page sends after the key (the slider's update to the
+    // kernel), and the moment JupyterLab sets the new src of the digit image (a MutationObserver)
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) { window.__sent.push(performance.now()); return send.call(this, data); };
     return true;
 }"""
 
 
 ARM_JS = """(sel) => {
-    // one-shot: resolves with the time from the next keydown to the next load of the digit image after it
+    // one-shot: resolves with the times of the next keydown, the first websocket send after it, the new src of the
+    // digit image and its load event after it
     const img = document.querySelector(sel);
+    let srcAt = null;
+    const observer = new MutationObserver(() => { if (srcAt === null) srcAt = performance.now(); });
+    observer.observe(img, {attributes: true, attributeFilter: ['src']});
     window.__done = new Promise(resolve => {
         const onload = () => {
             const keys = window.__keys;
             if (!keys.length) return;
             img.removeEventListener('load', onload);
-            resolve(performance.now() - keys[keys.length - 1]);
+            observer.disconnect();
+            const key = keys[keys.length - 1];
+            const sent = window.__sent.find(t => t >= key);
+            resolve({total: performance.now() - key, send: sent === undefined ? null : sent - key,
+                     src: srcAt === null ? null : srcAt - key});
         };
         img.addEventListener('load', onload);
     });
     window.__keys.length = 0;
+    window.__sent.length = 0;
     return true;
 }"""
 
 
-def measure(page, handle, presses: int, selector: str) -> list[float]:
-    """Milliseconds from each keydown to the next load of the digit image (waited for inside the page: no polling)."""
+def measure(page, handle, presses: int, selector: str) -> list[dict]:
+    """For each press, milliseconds from the keydown to: the slider's message leaving the page (``send``), the new
+    src of the digit image (``src``) and its load event (``total``), waited for inside the page: no polling."""
     out = []
     direction = "ArrowRight"
     for _ in range(presses):
@@ -63,7 +80,7 @@ def measure(page, handle, presses: int, selector: str) -> list[float]:
             direction = "ArrowRight"
         page.evaluate(ARM_JS, selector)
         page.keyboard.press(direction)
-        out.append(float(page.evaluate("() => window.__done")))
+        out.append(page.evaluate("() => window.__done"))
         time.sleep(0.15)  # let the scatter layer and the echo settle before the next press
     return out
 
@@ -116,11 +133,18 @@ def main(argv=None) -> int:
             stop_lab_server(server)
     print(f"latent explorer in JupyterLab + headless Chromium, freshly seeded 784-400-2 VAE, scatter of "
           f"{args.images:,} test means; key press -> new digit image loaded, {args.presses} presses per mode")
-    for mode, ms in results.items():
-        a = np.asarray(ms)
+    for mode, presses in results.items():
+        a = np.asarray([p["total"] for p in presses])
         p95 = float(np.percentile(a, 95))
         print(f"  {mode:<17} p50 {np.percentile(a, 50):6.1f} ms   p95 {p95:6.1f} ms   max {a.max():6.1f} ms   "
               f"(goal: p95 <= {GOAL_P95_MS:.0f} ms) -> {'OK' if p95 <= GOAL_P95_MS else 'OVER'}")
+        parts = [(p["send"], p["src"], p["total"]) for p in presses if p["send"] is not None and p["src"] is not None]
+        if parts:
+            send, src, total = (np.asarray(v) for v in zip(*parts))
+            print(f"  {'':<17} where (p50 / p95): key -> message sent {np.median(send):5.1f} / "
+                  f"{np.percentile(send, 95):5.1f} ms; sent -> new image src (server, kernel, JupyterLab) "
+                  f"{np.median(src - send):5.1f} / {np.percentile(src - send, 95):5.1f} ms; src -> loaded "
+                  f"{np.median(total - src):5.1f} / {np.percentile(total - src, 95):5.1f} ms")
     return 0
 
 

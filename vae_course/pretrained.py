@@ -1,12 +1,14 @@
 """The course's trained reference models: train once in notebook 05, reuse them in notebook 06 (and later).
 
-Used by notebooks 05 and 06 and ``benchmarks/bench_explorer.py``.
+Used by notebooks 05, 06 and 11 and ``benchmarks/bench_explorer.py``.
 
 Notebook 05 trains the reference MNIST VAE (784-400-2) and its latent-20 sibling and saves them as
 ``<checkpoint_dir>/vae_latent2.pt`` and ``vae_latent20.pt``. Notebook 06 calls :func:`load_or_train`, which loads
 such a checkpoint when it was trained with the same :class:`Recipe` (sizes, epochs, optimizer settings, seed and the
 very same training images) and otherwise trains one itself and saves it. So every notebook runs on its own after a
 kernel restart, and a checkpoint left over from a quick-mode run is never mistaken for a full-mode one.
+Notebook 11's VAEs trained with a learned prior are cached the same way by :func:`load_or_train_with_prior`
+(``<checkpoint_dir>/nb11_<kind>_z2.pt``, with the prior's weights and the notebook's costly test scores).
 
     >>> pre = load_or_train(2)                      # doctest: +SKIP
     >>> pre.model, pre.history.test_loss[-1], pre.trained   # doctest: +SKIP
@@ -241,3 +243,118 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
     if verbose:
         print(f"Saved {path.name}.")
     return Pretrained(model, history, recipe, path, trained=True)
+
+
+# --- Notebook 11: a VAE trained together with a learned prior, cached like the reference models ---------------------
+
+PRIOR_KINDS = ("standard", "mixture", "vamp")
+
+
+@dataclass(frozen=True)
+class PriorRecipe:
+    """What decides a notebook-11 model: the reference MLP trained with the prior ``kind`` (``"standard"``,
+    ``"mixture"`` or ``"vamp"``) with ``components`` components, on dynamically binarized training images."""
+
+    kind: str
+    components: int = 0
+    latent_dim: int = 2
+    hidden_dim: int = 400
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    n_train: int = 0
+    data_fingerprint: int = 0
+
+    def __post_init__(self):
+        if self.kind not in PRIOR_KINDS:
+            raise ValueError(f"kind={self.kind!r} must be one of {', '.join(map(repr, PRIOR_KINDS))}.")
+        for name in ("latent_dim", "hidden_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        if self.kind != "standard" and (isinstance(self.components, bool) or not isinstance(self.components, int)
+                                        or self.components <= 0):
+            raise ValueError(f"components={self.components!r} must be a positive whole number for the {self.kind} "
+                             f"prior.")
+
+    @property
+    def file_name(self) -> str:
+        return f"nb11_{self.kind}_z{self.latent_dim}.pt"
+
+
+def make_prior_recipe(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
+                      **settings) -> PriorRecipe:
+    """The :class:`PriorRecipe` for training on ``train_images`` (they are identified by count and fingerprint)."""
+    return PriorRecipe(kind=kind, components=0 if kind == "standard" else components, epochs=epochs,
+                       n_train=int(train_images.shape[0]), data_fingerprint=data_fingerprint(train_images), **settings)
+
+
+def build_prior(recipe: PriorRecipe, model: VAE, train_images: torch.Tensor):
+    """The untrained prior of ``recipe`` for ``model``: N(0, I); a mixture seeded with ``recipe.seed``; or a
+    VampPrior whose pseudo-inputs start at ``recipe.components`` training images drawn with that seed."""
+    from .priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+
+    if recipe.kind == "standard":
+        return StandardNormalPrior(recipe.latent_dim)
+    if recipe.kind == "mixture":
+        return MixtureOfGaussiansPrior(recipe.latent_dim, num_components=recipe.components, seed=recipe.seed)
+    picks = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(recipe.seed))[:recipe.components]
+    return VampPrior(model, num_components=recipe.components, init=train_images[picks])
+
+
+@dataclass
+class PriorRun:
+    """What :func:`load_or_train_with_prior` returns. ``extra`` is stored with the checkpoint (the recipe, the
+    prior's weights, ``train_seconds``, and whatever :meth:`save` is handed, e.g. a cached test score)."""
+
+    model: VAE
+    prior: torch.nn.Module
+    recipe: PriorRecipe
+    path: Path
+    trained: bool
+    extra: dict
+
+    def save(self, **results) -> Path:
+        """Store ``results`` in the checkpoint's ``extra`` next to the model (plain numbers, strings, lists, dicts)."""
+        self.extra.update(results)
+        return save_checkpoint(self.model, self.path, None, extra=self.extra)
+
+
+def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
+                             folder: str | os.PathLike | None = None, retrain: bool = False,
+                             progress: bool = False) -> PriorRun:
+    """Load notebook 11's VAE trained with the prior ``kind`` from ``<folder>/nb11_<kind>_z2.pt`` when its recipe
+    matches, else train it (Adam on the model's and the prior's parameters, ``binarize="dynamic"``) and save it.
+
+    Both the model and the prior start from the same seeded weights every time, so the three priors of notebook 11
+    train the same initial VAE.
+    """
+    from .config import checkpoint_dir, seed_everything
+    from .priors import prior_objective
+
+    recipe = make_prior_recipe(kind, train_images, components=components, epochs=epochs)
+    path = Path(folder if folder is not None else checkpoint_dir()) / recipe.file_name
+    seed_everything(recipe.seed)
+    model = VAE(784, recipe.hidden_dim, recipe.latent_dim)
+    prior = build_prior(recipe, model, train_images)
+    if not retrain and path.is_file():
+        try:
+            extra = read_checkpoint(path).get("extra") or {}
+            if extra.get("recipe") == asdict(recipe):
+                model.load_state_dict(load_checkpoint(path).state_dict())
+                prior.load_state_dict(extra["prior_state"])
+                return PriorRun(model.eval(), prior, recipe, path, False, extra)
+        except (CheckpointError, KeyError, RuntimeError):
+            pass  # unreadable or from another version: train anew below
+    start = time.perf_counter()
+    params = [*model.parameters(), *prior.parameters()]
+    history = fit(model, train_images, epochs=recipe.epochs, batch_size=recipe.batch_size, binarize="dynamic",
+                  seed=recipe.seed, progress=progress, loss_fn=prior_objective(prior),
+                  optimizer=torch.optim.Adam(params, lr=recipe.lr))
+    if history.interrupted:
+        raise RuntimeError(f"training stopped after {history.epochs} of {recipe.epochs} epochs; nothing was saved.")
+    extra = {"recipe": asdict(recipe), "prior_state": dict(prior.state_dict()),
+             "train_seconds": time.perf_counter() - start}
+    save_checkpoint(model, path, history, extra=extra)
+    return PriorRun(model.eval(), prior, recipe, path, True, extra)
