@@ -251,28 +251,19 @@ PRIOR_KINDS = ("standard", "mixture", "vamp")
 
 
 @dataclass(frozen=True)
-class PriorRecipe:
-    """What decides a notebook-11 model: the reference MLP trained with the prior ``kind`` (``"standard"``,
-    ``"mixture"`` or ``"vamp"``) with ``components`` components, on dynamically binarized training images."""
+class PriorRecipe(Recipe):
+    """What decides a notebook-11 model: a :class:`Recipe` (20 epochs by default) plus the prior ``kind``
+    (``"standard"``, ``"mixture"`` or ``"vamp"``) and its number of ``components``; the training images are
+    binarized afresh at every batch."""
 
-    kind: str
-    components: int = 0
-    latent_dim: int = 2
-    hidden_dim: int = 400
     epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    n_train: int = 0
-    data_fingerprint: int = 0
+    kind: str = "standard"
+    components: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if self.kind not in PRIOR_KINDS:
             raise ValueError(f"kind={self.kind!r} must be one of {', '.join(map(repr, PRIOR_KINDS))}.")
-        for name in ("latent_dim", "hidden_dim", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive whole number.")
         if self.kind != "standard" and (isinstance(self.components, bool) or not isinstance(self.components, int)
                                         or self.components <= 0):
             raise ValueError(f"components={self.components!r} must be a positive whole number for the {self.kind} "
