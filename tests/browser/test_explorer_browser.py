@@ -27,7 +27,8 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 PANEL = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
 EXPLORER = f"{PANEL} .vae-latent-explorer"
-IMAGE = f"{EXPLORER} img.vae-explorer-image, {EXPLORER} .vae-explorer-image img"
+# the digit: the kernel's <img>, or the <canvas> the page draws by itself (vae_course.widgets.live, the MLP VAE)
+IMAGE = f"{EXPLORER} canvas.vae-explorer-image, {EXPLORER} img.vae-explorer-image, {EXPLORER} .vae-explorer-image img"
 NOTEBOOK_06 = "06_latent_space_explorer.ipynb"
 RUN_ALL_TIMEOUT_S = 240
 KEY_PRESSES = 5
@@ -161,8 +162,8 @@ def explorer_image(page, name: str):
     img = page.locator(IMAGE).first
     try:
         img.wait_for(state="visible", timeout=30_000)
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
-                               timeout=30_000)
+        page.wait_for_function("img => img.tagName === 'CANVAS' ? !!img.closest('[data-frames]') "
+                               ": img.complete && img.naturalWidth > 0", arg=img.element_handle(), timeout=30_000)
     except Exception:  # noqa: BLE001 - turn a Playwright timeout into a readable failure
         outputs = page.locator(f"{PANEL} .jp-OutputArea-output").all_inner_texts()
         shown = "\n".join(o.strip()[:200] for o in outputs[-5:])
@@ -171,15 +172,22 @@ def explorer_image(page, name: str):
     return img
 
 
+STATE_JS = """async img => {
+    if (img.tagName === 'CANVAS') {  // drawn by the page: its frame counter, and its pixels as a PNG
+        const host = img.closest('[data-frames]');
+        return [host ? 'frame ' + host.dataset.frames : '', img.toDataURL('image/png').split(',')[1]];
+    }
+    const buf = await (await fetch(img.src)).arrayBuffer();
+    let s = ''; const b = new Uint8Array(buf);
+    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+    return [img.getAttribute('src') || '', btoa(s)];
+}"""
+
+
 def image_state(img) -> tuple[str, str]:
-    """(src, the image bytes as base64): blob URLs change on every update, so the bytes are compared too."""
-    src = img.get_attribute("src") or ""
-    data = img.evaluate("""async img => {
-        const buf = await (await fetch(img.src)).arrayBuffer();
-        let s = ''; const b = new Uint8Array(buf);
-        for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
-        return btoa(s);
-    }""")
+    """(src, the image bytes as base64): blob URLs change on every update, so the bytes are compared too. For the
+    canvas the page draws itself, the "src" is its frame counter and the bytes are its pixels as a PNG."""
+    src, data = img.evaluate(STATE_JS)
     return src, data
 
 
@@ -284,15 +292,13 @@ def png_pixel_values(b64: str) -> set[int]:
 def wait_for_new_image(img, before: tuple[str, str], timeout: float = 30) -> tuple[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        src = img.get_attribute("src") or ""
-        if src and src != before[0]:
-            try:
-                after = image_state(img)
-            except Exception:  # noqa: BLE001 - the blob was replaced while fetching it: read again
-                time.sleep(0.1)
-                continue
-            if after[1] != before[1]:
-                return after
+        try:
+            after = image_state(img)
+        except Exception:  # noqa: BLE001 - the blob was replaced while fetching it: read again
+            time.sleep(0.1)
+            continue
+        if after[0] and after[0] != before[0] and after[1] != before[1]:
+            return after
         time.sleep(0.1)
     return before
 
@@ -316,3 +322,47 @@ def test_sample_toggle_then_slider_shows_new_binary_samples(lab_server, lab_page
     moved = move_first_slider_with_keyboard(page, img, sampled, path.name)
     assert moved[1] != sampled[1] and png_pixel_values(moved[1]) <= {0, 255}
     screenshot(page, "explorer_sample_toggle.png", announce)
+
+
+# --- issue 14: the digit decoded in the page -----------------------------------------------------------------------
+KERNEL_IMAGE = f"{EXPLORER} img.vae-kernel-image"
+
+
+def grey(b64: str, every: int = 1):
+    """PNG (base64) -> grey ``(H, W)`` int array, every ``every``-th pixel (the kernel's PNG is 7 x upscaled)."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a = np.array(Image.open(io.BytesIO(base64.b64decode(b64))).convert("L"), dtype=np.int64)
+    return a[::every, ::every]
+
+
+def test_the_page_decodes_what_the_kernel_decodes(lab_server, lab_page):
+    """The MLP VAE's explorer draws its digit in the page (a <canvas>, from the decoder's weights sent once). After
+    slider presses its pixels equal the kernel's own ``decode(z)`` of the same z, the hidden ``img.vae-kernel-image``
+    that the kernel still updates, to within one grey level (float64 in the page, float32 in torch)."""
+    page = lab_page
+    path = write_harness_notebook(lab_server.root, SAMPLE_CELLS, "_browser_live_decode.ipynb")
+    open_notebook(page, lab_server, path)
+    run_all_cells(page, lab_server, path)
+    img = explorer_image(page, path.name)
+    assert img.evaluate("n => n.tagName") == "CANVAS", \
+        "the MLP VAE's explorer should draw its digit in the page (canvas.vae-explorer-image), not wait for the kernel"
+    moved = move_first_slider_with_keyboard(page, img, image_state(img), path.name)
+    page_digit = grey(moved[1])
+    assert page_digit.shape == (28, 28) and len(set(page_digit.ravel().tolist())) > 2
+    kernel = page.locator(KERNEL_IMAGE).first
+    deadline, worst = time.monotonic() + 20, None
+    while time.monotonic() < deadline:  # the kernel's image of the same z arrives after the page's own drawing
+        wait_kernel_idle(page, lab_server, path.name, timeout=30)
+        kernel_digit = grey(image_state(kernel)[1], every=7)
+        page_digit = grey(image_state(img)[1])
+        worst = int(abs(kernel_digit - page_digit).max())
+        if worst <= 1:
+            break
+        time.sleep(0.3)
+    assert worst is not None and worst <= 1, \
+        f"the page's decode differs from the kernel's decode(z) by up to {worst} grey levels (of 255)"

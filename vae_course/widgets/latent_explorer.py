@@ -66,12 +66,16 @@ class LatentExplorer(_View):
         layer_toggle: ``ipywidgets.ToggleButtons`` over the scatter, ``"codes"`` (the test-set means) or
             ``"q(z) vs N(0, I)"`` (the aggregate posterior on a grid against the prior; ``None`` without images).
         aggregate: the :class:`~vae_course.latent_space.AggregateGrid` behind that layer (computed when first shown).
+        live, live_marker: the digit and the marker as the browser draws them by itself, with no round trip to the
+            kernel (:class:`~vae_course.widgets.live.LiveLayer`; ``None`` when the decoder cannot run in the browser,
+            or with ``live=False``). They stand in the displayed tree for ``image`` and ``scatter``, which the kernel
+            still draws on every change: tests, the static twin and the stored widget state read those.
         widget: the ``ipywidgets.HBox`` that is displayed (CSS class ``vae-latent-explorer``).
     """
 
     def __init__(self, model, images=None, labels=None, *, plane: Plane | None = None, limit: float | None = None,
                  step: float = 0.05, scale: int = DIGIT_SCALE, css_class: str = "vae-latent-explorer",
-                 image_class: str | None = None, names=None, title: str | None = None):
+                 image_class: str | None = None, names=None, title: str | None = None, live: bool | None = None):
         import ipywidgets as W
 
         super().__init__()
@@ -107,8 +111,17 @@ class LatentExplorer(_View):
                                       layout=W.Layout(width="300px"))
                         for name in names]
         self.image = W.Image(format="png", width=28 * self.scale, height=28 * self.scale)
-        self.image.add_class(image_class or ("vae-explorer-image" if css_class == "vae-latent-explorer"
-                                             else f"{css_class}-image"))
+        image_class = image_class or ("vae-explorer-image" if css_class == "vae-latent-explorer"
+                                      else f"{css_class}-image")
+        self.image.add_class(image_class)
+        if live is not None and not isinstance(live, bool):
+            raise ValueError(f"live={live!r} must be True, False or None (None: in the browser when it can).")
+        from .live import browser_decoder
+
+        layers = browser_decoder(model) if live is not False else None
+        if live is True and layers is None:
+            raise ValueError(f"live=True needs a decoder the browser can run (the MLP VAE's fc3 -> relu -> fc4); "
+                             f"{type(model).__name__}'s is not one: leave live out, and the kernel draws the image.")
         self.sample_toggle = W.ToggleButton(value=False, description="sample x ~ p(x|z)",
                                             tooltip="on: a Bernoulli sample of p(x|z), new on every move; "
                                                     "off: the mean", layout=W.Layout(width="184px"))
@@ -130,6 +143,22 @@ class LatentExplorer(_View):
                 self.layer_toggle = W.ToggleButtons(options=list(LAYERS), value=LAYERS[0],
                                                     style={"button_width": "110px"})
                 self.layer_toggle.observe(lambda change: self._show_layer(change["new"]), names="value")
+        self.live = self.live_marker = None  # the layers the browser draws by itself (vae_course.widgets.live)
+        if layers is not None:
+            from .live import LiveLayer
+
+            self.live = LiveLayer(layers=layers, kind="digit", sliders=self.sliders, sample_toggle=self.sample_toggle,
+                                  still=self.image, origin=self._origin.cpu().tolist(),
+                                  basis=self._basis.cpu().tolist(), width=28 * self.scale, height=28 * self.scale,
+                                  canvas_class=image_class)
+            self.live.add_class("vae-live-digit")
+            if self.canvas is not None:
+                c = self.canvas
+                self.live_marker = LiveLayer(kind="marker", sliders=self.sliders[:2], still=self.scatter,
+                                             transform=[c._sx, c._ox, c._sy, c._oy, *c._box], width=c.width,
+                                             height=c.height, layout=self.scatter.layout)
+                self.live_marker.add_class("vae-live-marker")
+                self.scatter_view.children = (self.scatter_view.children[0], self.live_marker)
         self.reset_button = W.Button(description="reset", tooltip="put every slider back to 0",
                                      layout=W.Layout(width="90px"))
         self.random_button = W.Button(description="random z", tooltip="draw the coordinates from N(0, I)",
@@ -141,7 +170,7 @@ class LatentExplorer(_View):
             s.observe(self._on_change, names="value")
         left = W.VBox([W.HTML("<b>latent coordinates</b>"), *self.sliders,
                        W.HBox([self.reset_button, self.random_button]), self.sample_toggle])
-        parts = [left, W.VBox([self.image_title, self.image])]
+        parts = [left, W.VBox([self.image_title, self.live or self.image])]
         if self.scatter is not None:
             parts.append(W.VBox([self.scatter_view] + ([self.layer_toggle] if self.layer_toggle else [])))
         self.widget = W.HBox(parts)
@@ -263,6 +292,8 @@ def latent_explorer(model, images=None, labels=None, **kwargs) -> LatentExplorer
             a window fitted to N(0, I) can hide whole digits); ``ex.limit`` tells it, for the static twins. Without
             images it is 3.
         css_class: the container's CSS class (``vae-latent-explorer``; give a second explorer another one).
+        live: draw the digit and the marker in the browser, from the decoder's weights sent once (``None``, the
+            default: when the decoder is the MLP VAE's; ``False``: always the kernel's PNGs; ``True``: insist).
 
     Returns:
         a :class:`LatentExplorer`; end a cell with it to display it. ``.sliders``, ``.image`` and ``.scatter`` are

@@ -10,7 +10,9 @@ drift from the view:
 * ``HBox`` children go side by side, ``VBox`` (and other boxes) children one under the other;
 * a slider is drawn as its description, a track with the knob where the value is, and the value; toggle buttons and
   check boxes as ``[x]`` / ``[ ]``; ``ToggleButtons`` with the chosen option in brackets; ``HTML`` and ``Label`` as
-  their text; buttons and hidden widgets (``layout.display == "none"``) are left out.
+  their text; buttons and hidden widgets (``layout.display == "none"``) are left out;
+* a layer that the browser draws by itself (the live explorer's digit and marker) is drawn as its ``still``, the
+  kernel's image of the same thing.
 """
 from __future__ import annotations
 
@@ -128,20 +130,30 @@ def _image(w):
     return out
 
 
+def _stand_in(w):
+    """What is drawn for ``w``: a layer the browser draws by itself (:class:`~vae_course.widgets.live.LiveLayer`)
+    is drawn as its ``still``, the kernel's image of the same thing."""
+    import ipywidgets as W
+
+    still = getattr(w, "still", None)
+    return still if isinstance(still, W.Image) and not isinstance(w, W.Image) else w
+
+
 def picture(w):
     """The widget ``w`` (and everything inside it) as one RGB ``PIL.Image``, or ``None`` for what is not drawn."""
     import ipywidgets as W
 
+    w = _stand_in(w)
     layout = getattr(w, "layout", None)
     if layout is not None and getattr(layout, "display", None) == "none":
         return None
     if isinstance(w, W.Image):
         return _image(w)
-    if isinstance(w, W.GridBox) and w.children and all(isinstance(c, W.Image) for c in w.children):
+    if isinstance(w, W.GridBox) and w.children and all(isinstance(_stand_in(c), W.Image) for c in w.children):
         from PIL import Image  # images stacked in one cell: the scatter and its marker layer, composited
 
         base = None
-        for c in w.children:
+        for c in map(_stand_in, w.children):
             if c.value:
                 layer = Image.open(io.BytesIO(c.value)).convert("RGBA")
                 base = layer if base is None else _over(base, layer)
