@@ -4,7 +4,9 @@ Used by ``python -m vae_course execute`` (README, "Re-executing the notebooks") 
 
 Each notebook runs in a fresh kernel from this Python environment, with its own folder as the working directory
 (as nbval does), ``PYTHONHASHSEED=0`` and ``VAE_COURSE_QUICK`` set to full mode unless ``quick=True``. Outputs are
-cleared first; per-cell timing metadata is not recorded, so that re-running gives a clean diff.
+cleared first; per-cell timing metadata is not recorded, so that re-running gives a clean diff. In the saved widget
+state, the layers that the browser draws by itself (the latent explorer's digit and marker) are stored as the
+kernel's pictures of them (:func:`store_stills`): exported HTML shows those as ordinary images.
 """
 from __future__ import annotations
 
@@ -63,10 +65,22 @@ def execute_notebook(path: str | os.PathLike, *, quick: bool = False, timeout: i
     try:
         with _env(VAE_COURSE_QUICK="1" if quick else "0", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1"):
             client.execute()
+        store_stills(nb)
     finally:
         if write:
             nbformat.write(nb, path)
     return time.perf_counter() - start
+
+
+def store_stills(nb) -> int:
+    """In ``nb``'s saved widget state, store each layer the browser draws by itself as the kernel's picture of it
+    (:func:`vae_course.widgets.live.stored_as_stills`), so exported HTML shows images; returns how many."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state")
+    if not state:
+        return 0
+    from .widgets.live import stored_as_stills
+
+    return stored_as_stills(state)
 
 
 def main(paths: list[str], quick: bool = False) -> int:

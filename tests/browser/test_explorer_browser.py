@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -366,3 +367,22 @@ def test_the_page_decodes_what_the_kernel_decodes(lab_server, lab_page):
         time.sleep(0.3)
     assert worst is not None and worst <= 1, \
         f"the page's decode differs from the kernel's decode(z) by up to {worst} grey levels (of 255)"
+    # the ring over the scatter, drawn by the page, sits where the kernel's marker layer puts it
+    marker = page.locator(f"{EXPLORER} .vae-live-marker canvas").first
+    kernel_marker = page.locator(f"{EXPLORER} .vae-live-marker img.vae-kernel-image").first
+    page_ring, kernel_ring = ring_centre(image_state(marker)[1]), ring_centre(image_state(kernel_marker)[1])
+    assert np.abs(page_ring - kernel_ring).max() <= 1.5, \
+        f"the page draws the ring at {page_ring.tolist()} px, the kernel at {kernel_ring.tolist()} px"
+
+
+def ring_centre(b64: str):
+    """The centre (x, y) in pixels of the black ink of a marker layer (PNG, base64, transparent elsewhere)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    a = np.array(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGBA"), dtype=np.int64)
+    ys, xs = np.nonzero((a[..., 3] > 128) & (a[..., :3].max(axis=2) < 60))
+    assert xs.size > 10, "no ring drawn in the marker layer"
+    return np.array([xs.mean(), ys.mean()])

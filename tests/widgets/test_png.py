@@ -25,7 +25,7 @@ def test_digit_png_refuses_a_batch():
 
 
 def test_marker_layer_sits_on_the_scatter(model, data):
-    ex = latent_explorer(model, *data)
+    ex = latent_explorer(model, *data, live=False)  # the kernel's marker layer in the tree (tests/widgets/test_live.py)
     grid = ex.scatter_view
     assert isinstance(grid, W.GridBox) and grid.children[1] is ex.scatter
     assert grid.children[0].layout.grid_area == ex.scatter.layout.grid_area  # same cell: the layer covers the scatter

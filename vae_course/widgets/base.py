@@ -161,6 +161,8 @@ class _View:
         while stack:
             w = stack.pop()
             stack.extend(getattr(w, "children", ()))
+            if getattr(w, "still", None) is not None:  # a layer the page draws: the kernel's image behind it
+                stack.append(w.still)
             for part in (getattr(w, "layout", None), getattr(w, "style", None), w):
                 if part is not None:
                     part.close()

@@ -238,11 +238,14 @@ def stored_as_stills(state: dict) -> int:
     for model_id, entry in list(state.items()):
         values = entry.get("state", {}) if isinstance(entry, dict) else {}
         ref = values.get("still")
-        if not (values.get("_esm") and isinstance(ref, str) and ref.startswith(WIDGET_REF)):
+        anywidget_model = entry.get("model_module") == "anywidget" or "_esm" in values
+        if not (anywidget_model and isinstance(ref, str) and ref.startswith(WIDGET_REF)):
             continue
         still = state.get(ref[len(WIDGET_REF):])
         if not isinstance(still, dict) or still.get("model_name") != "ImageModel":
             continue
         state[model_id] = {**still, "state": dict(still["state"])}
+        if "buffers" in still:
+            state[model_id]["buffers"] = [dict(b) for b in still["buffers"]]
         swapped += 1
     return swapped
