@@ -229,12 +229,13 @@ class LiveLayer(anywidget.AnyWidget):
 
 def stored_as_stills(state: dict) -> int:
     """In a notebook's saved widget state (``{model_id: {"model_name", "state", ...}}``), replace each live layer by
-    a copy of its ``still`` image, under the layer's id; returns how many were replaced.
+    a copy of its ``still`` image, under the layer's id; returns how many were replaced. A still that no other widget
+    refers to is then dropped, so that its PNG is not stored twice.
 
     A renderer without the kernel (``jupyter nbconvert --to html``, nbviewer) then shows the picture as a standard
     ``ImageModel`` and needs no anywidget code; JupyterLab with a kernel builds the live layer anew.
     """
-    swapped = 0
+    swapped, stills = 0, set()
     for model_id, entry in list(state.items()):
         values = entry.get("state", {}) if isinstance(entry, dict) else {}
         ref = values.get("still")
@@ -247,5 +248,20 @@ def stored_as_stills(state: dict) -> int:
         state[model_id] = {**still, "state": dict(still["state"])}
         if "buffers" in still:
             state[model_id]["buffers"] = [dict(b) for b in still["buffers"]]
+        stills.add(ref[len(WIDGET_REF):])
         swapped += 1
+    used = {ref[len(WIDGET_REF):] for entry in state.values() for ref in _refs(entry.get("state", {}))}
+    for model_id in stills - used:  # a still no other widget shows is now stored twice: keep only the copy
+        del state[model_id]
     return swapped
+
+
+def _refs(value):
+    """Every ``IPY_MODEL_...`` reference inside a widget's state (lists and dicts included)."""
+    if isinstance(value, str):
+        return [value] if value.startswith(WIDGET_REF) else []
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in _refs(v)]
+    return []
