@@ -102,6 +102,25 @@ def test_another_k_or_other_training_images_train_anew(ck, monkeypatch):
     assert not it.load_or_train_iwae(fewer, verbose=False).info["loaded"]
 
 
+def test_a_checkpoint_with_fewer_scores_is_made_again(ck, monkeypatch):
+    """A checkpoint from an older course version (its scores lack a key, here ``n_k``) is trained and scored anew,
+    not loaded into a KeyError in notebook 08."""
+    from vae_course.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+
+    monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
+    recipe = it.IWAERecipe(3, **TINY)
+    run = it.load_or_train_iwae(recipe, verbose=False)
+    path = it.checkpoint_path(recipe)
+    assert set(it.SCORE_KEYS) == set(run.scores)  # the list is the scores evaluate_model makes
+    extra = read_checkpoint(path)["extra"]
+    extra["scores"].pop("n_k")
+    model, hist = load_checkpoint(path, with_history=True)
+    save_checkpoint(model, path, None, extra=extra)
+    again = it.load_or_train_iwae(recipe, verbose=False)
+    assert not again.info["loaded"] and again.scores["n_k"] == run.scores["n_k"]
+    assert it.load_or_train_iwae(recipe, verbose=False).info["loaded"]
+
+
 def test_recipes():
     assert it.iwae_recipe(50, quick=False) == it.IWAERecipe(50)
     quick = it.iwae_recipe(5, quick=True)

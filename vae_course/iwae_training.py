@@ -111,8 +111,13 @@ class IWAERun:
     info: dict
 
 
+SCORE_KEYS = ("nll_k", "n_k", "nll_all", "n_all", "elbo", "recon", "kl", "active_units", "eval_seconds", "k_seconds")
+
+
 def load_or_train_iwae(recipe: IWAERecipe, *, progress: bool = False, verbose: bool = True) -> IWAERun:
-    """Load the recipe's checkpoint (same recipe, same number of training images), else train, score and save it."""
+    """Load the recipe's checkpoint (same recipe, same number of training images, every score of
+    :func:`evaluate_model`), else train, score and save it. A checkpoint saved by an older version of the course,
+    with fewer scores, is made again."""
     from .data import load_mnist
 
     train_x, _ = load_mnist("train", limit=recipe.train_limit)  # grey levels; fit binarizes every batch
@@ -120,7 +125,8 @@ def load_or_train_iwae(recipe: IWAERecipe, *, progress: bool = False, verbose: b
     path = checkpoint_path(recipe)
     if path.is_file():
         extra = read_checkpoint(path).get("extra") or {}
-        if extra.get("recipe") == asdict(recipe) and extra.get("train_images") == int(train_x.shape[0]):
+        if extra.get("recipe") == asdict(recipe) and extra.get("train_images") == int(train_x.shape[0]) \
+                and set(SCORE_KEYS) <= set(extra.get("scores") or {}):
             model, history = load_checkpoint(path, with_history=True)
             info = {"loaded": True, "path": path.name, **extra["info"]}
             return IWAERun(model.eval(), history or {}, extra["scores"], recipe, info)
