@@ -1,18 +1,23 @@
-"""Latency where the learner feels it: from a key press on an explorer slider to the new image in the page.
+"""Latency where the learner feels it: from a key press on an explorer slider to the new digit in the page.
 
     python benchmarks/bench_browser_latency.py [--presses 40] [--images 10000]
 
 Starts JupyterLab (as the browser tests do: ``tests/browser/conftest.py``, a temp copy of notebooks/, no token) and
-headless Chromium under Playwright, runs a small notebook that builds ``latent_explorer`` on a freshly seeded
-784-400-2 VAE (the cost of a decode does not depend on the weights) with the scatter of ``--images`` test means, and
-presses ArrowRight on the first slider handle ``--presses`` times (ArrowLeft on the way back from the end), once with
-the explorer showing decoded means and once with ``sample_toggle`` on. For each press the page records, with its own
-clock (``performance.now()``), the ``keydown`` and the next ``load`` event (awaited in the page, not polled) of the explorer's digit ``<img>``: the slider's
-message to the kernel, the decode and PNG, the message back and the browser decoding the new image. The presses are
-spaced so that one finishes before the next. Printed: p50, p95 and max per mode, and where the time goes: from the
-key to the slider's websocket message, from there to the new ``src`` of the image, and from there to its load.
-Goal: p95 <= 50 ms on 2 cores.
-This is a benchmark, not a test: nothing is asserted.
+headless Chromium under Playwright, and runs a small notebook that builds two explorers of freshly seeded 784-400-2
+VAEs (the cost of a decode does not depend on the weights), each with the scatter of ``--images`` test means. Then it
+presses ArrowRight on a slider handle ``--presses`` times per mode (ArrowLeft on the way back from the end), spaced
+so that one press finishes before the next. Each time is taken by the page's own clock (``performance.now()``) and
+awaited in the page, not polled. The three modes:
+
+* ``page: mean``: the default explorer. Its digit is drawn by the page itself (``vae_course.widgets.live``): from
+  the ``keydown`` to the layer's ``vae-drawn`` event, and to the start of the next animation frame after it;
+* ``page: sample``: the same with its sample toggle on;
+* ``kernel: mean``: ``latent_explorer(..., live=False)``, the round trip: from the ``keydown`` to the ``load`` of the
+  new digit ``<img>``, split in three: the key to the slider's websocket message leaving the page, from there to the
+  new ``src`` of the image (server, kernel, JupyterLab's widget manager), and from there to its load.
+
+Printed: p50, p95 and max per mode. Goal: p95 <= 50 ms on 2 cores. This is a benchmark, not a test: nothing is
+asserted.
 """
 from __future__ import annotations
 
@@ -43,8 +48,8 @@ INSTALL_JS = """() => {
 
 ARM_LIVE_JS = """(sel) => {
     // one-shot, for the digit the page draws by itself (vae_course.widgets.live): resolves with the times of the
-    // next keydown, of the canvas drawn after it (the layer's 'vae-drawn' event) and of the next animation frame
-    // (the frame that shows it)
+    // next keydown, of the canvas drawn after it (the layer's 'vae-drawn' event) and of the start of the next
+    // animation frame (the frame that paints it)
     const host = document.querySelector(sel).closest('[data-frames]');
     window.__done = new Promise(resolve => {
         const ondrawn = (event) => {
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
               f"(goal: p95 <= {GOAL_P95_MS:.0f} ms) -> {'OK' if p95 <= GOAL_P95_MS else 'OVER'}")
         if "frame" in presses[0]:
             f = np.asarray([p["frame"] for p in presses])
-            print(f"  {'':<13} to the next animation frame (the frame that shows it): p50 {np.median(f):5.1f} ms, "
+            print(f"  {'':<13} to the start of the next animation frame: p50 {np.median(f):5.1f} ms, "
                   f"p95 {np.percentile(f, 95):5.1f} ms")
         parts = [(p["send"], p["src"], p["total"]) for p in presses
                  if p.get("send") is not None and p.get("src") is not None]

@@ -38,6 +38,18 @@ def test_checkpoint_dir_env(monkeypatch, tmp_path):
     assert config.checkpoint_dir() == tmp_path / "ck" and (tmp_path / "ck").is_dir()
 
 
+def test_quick_mode_keeps_its_own_checkpoints(monkeypatch, tmp_path):
+    """A quick run (pytest) must not overwrite the full-mode models: by default it saves in checkpoints/quick."""
+    monkeypatch.delenv("VAE_COURSE_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("VAE_COURSE_QUICK", "0")
+    full = config.checkpoint_dir()
+    monkeypatch.setenv("VAE_COURSE_QUICK", "1")
+    quick = config.checkpoint_dir()
+    assert full == config.REPO_ROOT / "checkpoints" and quick == full / "quick"
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))  # a folder the user chose is used in both modes
+    assert config.checkpoint_dir() == tmp_path
+
+
 def test_device_auto_detection(monkeypatch):
     assert config.get_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

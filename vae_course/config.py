@@ -11,7 +11,9 @@ Environment variables
 ``VAE_COURSE_DATA``
     Folder that holds ``MNIST/raw/*-ubyte``. Default: ``./data`` at the repository root.
 ``VAE_COURSE_CHECKPOINTS``
-    Folder where notebooks save and look for checkpoints. Default: ``./checkpoints`` at the repository root.
+    Folder where notebooks save and look for checkpoints. Default: ``./checkpoints`` at the repository root, and
+    ``./checkpoints/quick`` in quick mode, so that a quick run (``pytest``) never replaces a full-mode model that
+    took minutes to train.
 """
 from __future__ import annotations
 
@@ -63,9 +65,15 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def checkpoint_dir() -> Path:
-    """Where notebooks keep checkpoints: ``$VAE_COURSE_CHECKPOINTS`` or ``<repo>/checkpoints`` (git-ignored)."""
+    """Where notebooks keep checkpoints: ``$VAE_COURSE_CHECKPOINTS``, else ``<repo>/checkpoints`` (git-ignored) in
+    full mode and ``<repo>/checkpoints/quick`` in quick mode.
+
+    Quick and full runs of a notebook save under the same names (``vae_latent2.pt``); a recipe that does not match
+    is trained again. With one folder for both, every ``pytest`` run (quick mode) would replace the full-mode
+    models, and the next full run would train them again (notebook 11's take 12 minutes).
+    """
     env = os.environ.get("VAE_COURSE_CHECKPOINTS")
-    path = Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+    path = Path(env).expanduser() if env else REPO_ROOT / "checkpoints" / ("quick" if is_quick() else "")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -80,7 +80,10 @@ def store_stills(nb) -> int:
         return 0
     from .widgets.live import stored_as_stills
 
-    return stored_as_stills(state)
+    shown = {out["data"]["application/vnd.jupyter.widget-view+json"].get("model_id") for cell in nb.cells
+             if cell.cell_type == "code" for out in cell.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in out.get("data", {})}
+    return stored_as_stills(state, keep=shown)
 
 
 def main(paths: list[str], quick: bool = False) -> int:

@@ -50,9 +50,9 @@ def test_the_page_gets_weights_that_reproduce_decode(model, data):
     ex.live.send = lambda content, buffers=None: sent.append((content, buffers))
     ex.live._on_request(ex.live, {"kind": "something else"}, [])
     assert sent == []
-    ex.live._on_request(ex.live, {"kind": "weights?"}, [])
+    ex.live._on_request(ex.live, {"kind": "weights?", "request": "view-1"}, [])
     (content, buffers), = sent
-    assert content == {"kind": "weights", "shape": [2, 400, 784]} and ex.live.requests == 1
+    assert content == {"kind": "weights", "request": "view-1", "shape": [2, 400, 784]} and ex.live.requests == 1
     latent, hidden, pixels = content["shape"]
     w3, b3, w4, b4 = (np.frombuffer(b, dtype="<f4").astype(np.float64) for b in buffers)
     w3, w4 = w3.reshape(hidden, latent), w4.reshape(pixels, hidden)
@@ -60,6 +60,16 @@ def test_the_page_gets_weights_that_reproduce_decode(model, data):
     z = (np.asarray(ex.live.origin) + np.asarray([1.5, -0.75]) @ np.asarray(ex.live.basis))  # what the page does
     p = 1 / (1 + np.exp(-(w4 @ np.maximum(w3 @ z + b3, 0) + b4)))  # (784,)
     assert np.abs(p - ex.shown.reshape(784).double().numpy()).max() < 1e-5  # the kernel's decode(z)
+
+
+def test_the_page_gets_a_copy_taken_when_the_explorer_is_built(data):
+    torch.manual_seed(2)
+    m = VAE()
+    ex = latent_explorer(m, *data)
+    before = [t.clone() for t in ex.live._layers]
+    with torch.no_grad():
+        m.fc4.bias.add_(1.0)  # training on after the explorer was built
+    assert all(torch.equal(a, b) for a, b in zip(before, ex.live._layers))
 
 
 def test_a_plane_goes_to_the_page(data):
@@ -98,8 +108,16 @@ def test_live_false_and_other_models_keep_the_kernel_image(model, data):
         latent_explorer(ConvVAE(), *data, live=True)
     with pytest.raises(ValueError, match="live='yes' must be True, False or None"):
         latent_explorer(model, *data, live="yes")
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
     with pytest.raises(ValueError, match="a digit layer needs the decoder's weights"):
         LiveLayer(kind="digit", still=W.Image())
+    assert not any(isinstance(_instances[i], LiveLayer) for i in set(_instances) - before)  # refused before its comm
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError):
+        LiveLayer(kind="digits", still=W.Image())
 
 
 def test_the_static_twin_is_the_same_with_and_without_live(model, data):
@@ -126,3 +144,11 @@ def test_stored_state_holds_the_kernel_pictures(model, data):
     assert ex.image.model_id not in state and ex.scatter.model_id not in state
     assert ex.scatter.layout.model_id in state  # ... but what the copies refer to stays
     assert stored_as_stills(state) == 0  # nothing left to replace
+
+
+def test_a_still_that_an_output_shows_is_kept(model, data):
+    ex = latent_explorer(model, *data)
+    state = dependency_state(ex.widget)
+    state.update(dependency_state(ex.image))  # a cell that displayed explorer.image itself
+    assert stored_as_stills(state, keep={ex.image.model_id}) == 2
+    assert ex.image.model_id in state and ex.scatter.model_id not in state

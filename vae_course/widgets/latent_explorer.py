@@ -116,9 +116,16 @@ class LatentExplorer(_View):
         self.image.add_class(image_class)
         if live is not None and not isinstance(live, bool):
             raise ValueError(f"live={live!r} must be True, False or None (None: in the browser when it can).")
-        from .live import browser_decoder
-
-        layers = browser_decoder(model) if live is not False else None
+        layers = None
+        if live is not False:
+            try:
+                from .live import browser_decoder
+            except ImportError as exc:  # anywidget missing: the kernel draws, as with live=False
+                if live is True:
+                    raise ImportError(f"live=True draws in the page with anywidget, which is not installed ({exc}): "
+                                      f"pip install anywidget, or leave live out.") from None
+            else:
+                layers = browser_decoder(model)
         if live is True and layers is None:
             raise ValueError(f"live=True needs a decoder the browser can run (the MLP VAE's fc3 -> relu -> fc4); "
                              f"{type(model).__name__}'s is not one: leave live out, and the kernel draws the image.")

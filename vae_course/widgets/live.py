@@ -4,16 +4,17 @@ Used by :class:`vae_course.widgets.latent_explorer.LatentExplorer` (notebook 06)
 ``benchmarks/bench_browser_latency.py``.
 
 Why (issue 14): a slider press that goes to the kernel and back (websocket, server, kernel, widget manager, a new
-PNG loaded by the page) costs about 40 ms at the median and 60 ms at the 95th percentile on 2 cores, most of it
-outside the kernel. The reference decoder is small: ``sigmoid(fc4(relu(fc3(z))))``, 2 -> 400 -> 784, 315,584
+PNG loaded by the page) costs p50 24-32 ms and p95 56-59 ms on 2 cores, most of it outside the kernel; drawn by the
+page it takes about 1 ms (``benchmarks/bench_browser_latency.py``, CONTRIBUTING.md). The reference decoder is small: ``sigmoid(fc4(relu(fc3(z))))``, 2 -> 400 -> 784, 315,584
 weights. So the page gets the weights once and decodes by itself:
 
 * :class:`LiveLayer` is an ``anywidget`` with a ``<canvas>``. It listens to the explorer's slider models (and to
   its sample toggle) *in the browser*, and on every change it computes ``z = origin + coords @ basis``, the
   decoder's pixel means, and draws them (``kind="digit"``, a Bernoulli sample of every pixel when the toggle is on)
   or the ring where ``z`` sits over the scatter (``kind="marker"``).
-* The weights travel once, as float32 buffers of a custom message that the page asks for when it first shows the
-  layer, so they are never stored in the notebook's widget state.
+* The weights travel once per view, as float32 buffers of a custom message that the page asks for when it first
+  shows the layer, so they are never stored in the notebook's widget state. They are a copy taken when the explorer
+  is built: train the model further and build a new explorer to see the new decoder in the page.
 * The kernel still draws its own ``ipywidgets.Image`` (``still``) on every change: the tests, the static twin
   (:meth:`~vae_course.widgets.base._View.snapshot`) and the stored widget state read that one. The layer shows it
   until the weights arrive (and keeps it, hidden, as ``img.vae-kernel-image``, so a browser test can compare the
@@ -40,8 +41,9 @@ async function resolve(model, ref) {
   return ref ? await model.widget_manager.get_model(ref.slice(REF.length)) : null;
 }
 
-function floats(view) {  // a DataView of float32 little-endian -> Float32Array (copied: offsets need not align)
-  return new Float32Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+function floats(buf) {  // a DataView (or ArrayBuffer) of float32 little-endian -> Float32Array (copied: offsets
+  if (buf instanceof ArrayBuffer) return new Float32Array(buf.slice(0));  // need not be aligned)
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }
 
 function decode(net, z) {  // pixel means sigmoid(W4 relu(W3 z + b3) + b4), (784,)
@@ -143,21 +145,25 @@ export default {
     };
     for (const s of sliders) s.on("change:value", draw);
     if (toggle) toggle.on("change:value", draw);
+    const request = Math.random().toString(36).slice(2);  // this view's request: answers to others are ignored
     const onMessage = (msg, buffers) => {
-      if (!msg || msg.kind !== "weights" || buffers.length !== 4) return;
+      if (!msg || msg.kind !== "weights" || msg.request !== request || !buffers || buffers.length !== 4) return;
       const [latent, hidden, pixels] = msg.shape;
       net = {w3: floats(buffers[0]), b3: floats(buffers[1]), w4: floats(buffers[2]), b4: floats(buffers[3]),
              latent, hidden, pixels};
       live();
     };
     model.on("msg:custom", onMessage);
-    if (kind === "digit") model.send({kind: "weights?"});
+    const traits = "change:origin change:basis change:transform";
+    model.on(traits, draw);
+    if (kind === "digit") model.send({kind: "weights?", request});
     else live();
     return () => {
       for (const s of sliders) s.off("change:value", draw);
       if (toggle) toggle.off("change:value", draw);
       if (stillModel) stillModel.off("change:value", showStill);
       model.off("msg:custom", onMessage);
+      model.off(traits, draw);
       if (url) URL.revokeObjectURL(url);
     };
   },
@@ -198,7 +204,7 @@ class LiveLayer(anywidget.AnyWidget):
     """
 
     _esm = ESM
-    kind = T.Unicode("digit").tag(sync=True)
+    kind = T.Enum(("digit", "marker"), default_value="digit").tag(sync=True)
     sliders = T.List(T.Instance(W.FloatSlider)).tag(sync=True, **W.widget_serialization)
     sample_toggle = T.Instance(W.ToggleButton, allow_none=True).tag(sync=True, **W.widget_serialization)
     still = T.Instance(W.Image).tag(sync=True, **W.widget_serialization)
@@ -210,11 +216,11 @@ class LiveLayer(anywidget.AnyWidget):
     canvas_class = T.Unicode("").tag(sync=True)
 
     def __init__(self, layers: list[torch.Tensor] | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if self.kind == "digit" and layers is None:
+        if kwargs.get("kind", "digit") == "digit" and layers is None:  # checked before a comm is opened
             raise ValueError("a digit layer needs the decoder's weights: pass layers=browser_decoder(model) (None "
                              "means this decoder cannot run in the browser; use the kernel's image instead).")
-        self._layers = layers
+        super().__init__(**kwargs)
+        self._layers = None if layers is None else [t.detach().float().cpu().clone() for t in layers]  # a copy
         self.requests = 0  # how many times a page asked for the weights
         self.on_msg(self._on_request)
 
@@ -224,13 +230,15 @@ class LiveLayer(anywidget.AnyWidget):
         self.requests += 1
         w3, _, w4, _ = self._layers
         buffers = [np.ascontiguousarray(t.numpy(), dtype="<f4").tobytes() for t in self._layers]
-        self.send({"kind": "weights", "shape": [w3.shape[1], w3.shape[0], w4.shape[0]]}, buffers=buffers)
+        self.send({"kind": "weights", "request": content.get("request"),
+                   "shape": [w3.shape[1], w3.shape[0], w4.shape[0]]}, buffers=buffers)
 
 
-def stored_as_stills(state: dict) -> int:
+def stored_as_stills(state: dict, keep=()) -> int:
     """In a notebook's saved widget state (``{model_id: {"model_name", "state", ...}}``), replace each live layer by
     a copy of its ``still`` image, under the layer's id; returns how many were replaced. A still that no other widget
-    refers to is then dropped, so that its PNG is not stored twice.
+    refers to (and that is not in ``keep``, the model ids the notebook's outputs display) is then dropped, so that its
+    PNG is not stored twice.
 
     A renderer without the kernel (``jupyter nbconvert --to html``, nbviewer) then shows the picture as a standard
     ``ImageModel`` and needs no anywidget code; JupyterLab with a kernel builds the live layer anew.
@@ -251,7 +259,7 @@ def stored_as_stills(state: dict) -> int:
         stills.add(ref[len(WIDGET_REF):])
         swapped += 1
     used = {ref[len(WIDGET_REF):] for entry in state.values() for ref in _refs(entry.get("state", {}))}
-    for model_id in stills - used:  # a still no other widget shows is now stored twice: keep only the copy
+    for model_id in stills - used - set(keep):  # a still no other widget shows is now stored twice: keep only the copy
         del state[model_id]
     return swapped
 
