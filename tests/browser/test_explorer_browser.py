@@ -410,3 +410,41 @@ def ring_centre(b64: str):
     ys, xs = np.nonzero((a[..., 3] > 128) & (a[..., :3].max(axis=2) < 60))
     assert xs.size > 10, "no ring drawn in the marker layer"
     return np.array([xs.mean(), ys.mean()])
+
+
+CVAE_CELLS = [
+    "import torch\ntorch.set_num_threads(2)\nfrom vae_course.data import load_mnist\n"
+    "from vae_course.models import CVAE\nfrom vae_course.widgets import cvae_explorer",
+    "torch.manual_seed(0)\n"
+    "test_x, test_y = load_mnist(\"test\", limit=2000)\n"
+    "explorer = cvae_explorer(CVAE(), test_x, test_y)\n"
+    "explorer",
+]
+CVAE = f"{PANEL} .vae-cvae-explorer"
+
+
+def test_the_cvae_explorer_decodes_in_the_page_with_its_label(lab_server, lab_page):
+    """Notebook 10's view: the page appends the chosen digit's one-hot code to z. After a click on digit 3 and
+    presses on both style sliders, the canvas equals the kernel's decode(z, 3) to within one grey level."""
+    page = lab_page
+    path = write_harness_notebook(lab_server.root, CVAE_CELLS, "_browser_cvae.ipynb")
+    open_notebook(page, lab_server, path)
+    run_all_cells(page, lab_server, path)
+    canvas = page.locator(f"{CVAE} canvas.vae-cvae-image").first
+    canvas.wait_for(state="visible", timeout=30_000)
+    before = image_state(canvas)
+    page.locator(f"{CVAE} .widget-toggle-button", has_text=re.compile(r"^3$")).first.click()
+    handles = page.locator(f"{CVAE} .noUi-handle")
+    press(page, handles.nth(0), 6)
+    press(page, handles.nth(1), 4)
+    assert wait_for_new_image(canvas, before) != before, "the page did not redraw the CVAE's digit"
+    kernel = page.locator(f"{CVAE} .vae-live-digit img.vae-kernel-image").first
+    deadline, worst = time.monotonic() + 20, None
+    while time.monotonic() < deadline:
+        wait_kernel_idle(page, lab_server, path.name, timeout=30)
+        worst = int(abs(grey(image_state(kernel)[1], every=7) - grey(image_state(canvas)[1])).max())
+        if worst <= 1:
+            break
+        time.sleep(0.3)
+    assert worst is not None and worst <= 1, \
+        f"the page's decode(z, 3) differs from the kernel's by up to {worst} grey levels (of 255)"

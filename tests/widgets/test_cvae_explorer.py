@@ -67,7 +67,8 @@ def test_the_per_class_scatter_shows_that_digits_codes_and_z(data):
     images, labels = data
     m = _model()
     ex = cvae_explorer(m, images, labels)
-    assert ex.scatter is not None and ex.scatter_view.children[1] is ex.scatter
+    assert ex.scatter is not None and ex.scatter_view.children[1] is ex.live_marker  # the page's ring ...
+    assert ex.live_marker.still is ex.scatter  # ... over the kernel's marker layer, which the test reads
     for c in (0, 3):
         idx = (labels == c).nonzero().flatten()
         with torch.no_grad():

@@ -152,3 +152,54 @@ def test_a_still_that_an_output_shows_is_kept(model, data):
     state.update(dependency_state(ex.image))  # a cell that displayed explorer.image itself
     assert stored_as_stills(state, keep={ex.image.model_id}) == 2
     assert ex.image.model_id in state and ex.scatter.model_id not in state
+
+
+def _page_formula(layer, coords):
+    """What the page computes for a digit layer at these slider values, in float64 (the page's arithmetic)."""
+    w3, b3, w4, b4 = (t.double() for t in layer._layers)
+    z = torch.tensor(layer.origin, dtype=torch.float64) + torch.tensor(coords, dtype=torch.float64) \
+        @ torch.tensor(layer.basis, dtype=torch.float64)
+    z_in = torch.cat([z, torch.tensor(layer.extra, dtype=torch.float64)])
+    return torch.sigmoid(w4 @ torch.relu(w3 @ z_in + b3) + b4)  # (784,)
+
+
+def test_the_cvae_explorer_draws_in_the_page_with_the_label_appended(data):
+    from vae_course.models import CVAE
+    from vae_course.widgets import cvae_explorer
+
+    torch.manual_seed(3)
+    model = CVAE()
+    assert browser_decoder(model) is not None
+    ex = cvae_explorer(model, *data)
+    assert ex.live in _children(ex.widget) and ex.image not in _children(ex.widget)
+    assert ex.live_marker in _children(ex.widget) and ex.live.still is ex.image
+    ex.label.value = 7
+    assert ex.live.extra == [1.0 if c == 7 else 0.0 for c in range(10)]
+    for s, v in zip(ex.sliders, (1.25, -0.5)):
+        s.value = v
+    got = _page_formula(ex.live, [s.value for s in ex.sliders])
+    assert (got - ex.current_image().reshape(784).double()).abs().max() < 1e-6
+    assert cvae_explorer(model, *data, live=False).live is None
+
+
+def test_the_interpolation_explorer_draws_the_line_in_the_page(model, data):
+    from vae_course.widgets import interpolation_explorer
+
+    ex = interpolation_explorer(model, *data, start=2, end=9)
+    assert ex.live in _children(ex.widget) and ex.image not in _children(ex.widget)
+    ex.end.value = 11  # new endpoints: the page's line follows
+    ex.t.value = 0.36
+    got = _page_formula(ex.live, [ex.t.value])
+    with torch.inference_mode():
+        want = model.decode(ex.z.unsqueeze(0)).reshape(784).double()
+    assert (got - want).abs().max() < 1e-6
+    assert interpolation_explorer(model, *data, live=False).live is None
+
+
+def test_a_layer_whose_sizes_do_not_fit_the_decoder_is_refused(model):
+    layers = browser_decoder(model)
+    with pytest.raises(ValueError, match="the decoder reads 2 numbers"):
+        LiveLayer(layers=layers, still=W.Image(), sliders=[W.FloatSlider()], origin=[0.0, 0.0, 0.0],
+                  basis=[[1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="one basis row of 2 per slider"):
+        LiveLayer(layers=layers, still=W.Image(), sliders=[W.FloatSlider()], origin=[0.0, 0.0], basis=[])

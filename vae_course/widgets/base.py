@@ -116,6 +116,54 @@ def _snap(value: float, slider) -> float:
     return round(min(slider.min + k * slider.step, slider.max), 10)
 
 
+def _page_decoder(model, live):
+    """The decoder's weights for a digit the page draws by itself (:func:`vae_course.widgets.live.browser_decoder`),
+    or ``None`` for the kernel's images. ``live``: ``None`` (the page when it can), ``True`` (insist) or ``False``."""
+    if live is not None and not isinstance(live, bool):
+        raise ValueError(f"live={live!r} must be True, False or None (None: in the browser when it can).")
+    if live is False:
+        return None
+    try:
+        from .live import browser_decoder
+    except ImportError as exc:  # anywidget missing: the kernel draws, as with live=False
+        if live:
+            raise ImportError(f"live=True draws in the page with anywidget, which is not installed ({exc}): "
+                              f"pip install anywidget, or leave live out.") from None
+        return None
+    layers = browser_decoder(model)
+    if live and layers is None:
+        raise ValueError(f"live=True needs a decoder the browser can run (an MLP's fc3 -> relu -> fc4); "
+                         f"{type(model).__name__}'s is not one: leave live out, and the kernel draws the image.")
+    return layers
+
+
+def _page_digit(layers, still, sliders, origin, basis, scale: int, canvas_class: str, sample_toggle=None,
+                extra=()):
+    """The digit the page draws: a :class:`~vae_course.widgets.live.LiveLayer` standing in for ``still``."""
+    from .live import LiveLayer
+
+    layer = LiveLayer(layers=layers, kind="digit", sliders=list(sliders), sample_toggle=sample_toggle, still=still,
+                      origin=[float(v) for v in origin], basis=[[float(v) for v in row] for row in basis],
+                      extra=[float(v) for v in extra], width=28 * scale, height=28 * scale,
+                      canvas_class=canvas_class)
+    layer.add_class("vae-live-digit")
+    return layer
+
+
+def _page_marker(canvas, scatter_view, still, sliders):
+    """The ring the page draws over ``canvas`` at the first two slider values, in place of the kernel's marker layer
+    ``still`` in ``scatter_view`` (the same grid cell: it shares ``still``'s layout)."""
+    from .live import LiveLayer
+
+    c = canvas
+    marker = LiveLayer(kind="marker", sliders=list(sliders[:2]), still=still,
+                       transform=[c._sx, c._ox, c._sy, c._oy, *c._box], width=c.width, height=c.height,
+                       layout=still.layout)
+    marker.add_class("vae-live-marker")
+    scatter_view.children = tuple(marker if w is still else w for w in scatter_view.children)
+    return marker
+
+
 class _View:
     """Shared by the views: display as ``self.widget``; remember the time of the last updates."""
 

@@ -11,6 +11,10 @@ Given test images and labels, it also shows where z sits among the codes of the 
 of that class's images (their first two style coordinates), rendered once per class on a
 :class:`~vae_course.widgets.png.ScatterCanvas` and swapped in when the digit changes, with the ring marker at the
 sliders' ``(z1, z2)`` on the transparent layer above.
+
+In the browser, the digit and the ring are drawn by the page itself from the decoder's weights (``live``, see
+:mod:`vae_course.widgets.live`): a slider press does not wait for the kernel; a click on a digit does, once, to set
+the one-hot code the page appends to z.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import time
 
 import torch
 
-from .base import _View, _check_images_labels, _snapped_back
+from .base import _View, _check_images_labels, _page_decoder, _page_digit, _page_marker, _snapped_back
 from .png import DIGIT_SCALE, ScatterCanvas, digit_png
 
 
@@ -32,11 +36,15 @@ class CVAEExplorer(_View):
         scatter: with images and labels, the ``ipywidgets.Image`` marker layer over the scatter of the chosen digit's
             codes (``scatter_view`` the two stacked; ``canvas`` the chosen digit's :class:`ScatterCanvas`);
             ``codes[c]`` holds the ``(N_c, D)`` posterior means of class ``c``'s images. ``None`` without images.
+        live, live_marker: the digit and the ring as the page draws them by itself
+            (:class:`~vae_course.widgets.live.LiveLayer`, the label's one-hot code appended to z; ``None`` with
+            ``live=False`` or a decoder the page cannot run). They stand in the tree for ``image`` and ``scatter``,
+            which the kernel still draws.
         widget: the whole view (a ``VBox``).
     """
 
     def __init__(self, model, images=None, labels=None, *, limit: float = 3.0, max_sliders: int = 4,
-                 scale: int = DIGIT_SCALE, label: int = 0):
+                 scale: int = DIGIT_SCALE, label: int = 0, live: bool | None = None):
         import ipywidgets as W
 
         super().__init__()
@@ -68,12 +76,25 @@ class CVAEExplorer(_View):
             self.canvas = self._canvas(int(self.label.value))
             self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
             self.scatter_view = self.canvas.layered_widget(self.scatter)
+        self.live = self.live_marker = None  # drawn by the page itself (vae_course.widgets.live)
+        layers = _page_decoder(model, live)
+        if layers is not None:
+            d = model.latent_dim
+            self.live = _page_digit(layers, self.image, self.sliders, [0.0] * d, torch.eye(d)[:n].tolist(), scale,
+                                    "vae-cvae-image", extra=self._one_hot())
+            if self.scatter is not None:  # every digit's scatter has the same geometry: one transform fits all
+                self.live_marker = _page_marker(self.canvas, self.scatter_view, self.scatter, self.sliders)
         for control in (self.label, *self.sliders):
             control.observe(self._on_change, names="value")
-        row = [W.VBox(self.sliders), self.image] + ([self.scatter_view] if self.scatter_view is not None else [])
+        row = [W.VBox(self.sliders), self.live or self.image]
+        row += [self.scatter_view] if self.scatter_view is not None else []
         self.widget = W.VBox([self.label, W.HBox(row)])
         self.widget.add_class("vae-cvae-explorer")
         self.update()
+
+    def _one_hot(self) -> list[float]:
+        """The chosen digit as the one-hot code the decoder reads after z (what the page appends to z)."""
+        return [1.0 if c == int(self.label.value) else 0.0 for c in range(self.model.num_classes)]
 
     def code(self) -> torch.Tensor:
         """The style code the sliders describe: ``(1, D)`` (coordinates without a slider are 0)."""
@@ -110,6 +131,8 @@ class CVAEExplorer(_View):
     def update(self) -> None:
         """Decode the current label and code and show it (and where z sits among that digit's codes)."""
         start = time.perf_counter()
+        if self.live is not None:
+            self.live.extra = self._one_hot()  # the page redraws with the new digit (a no-op when it is the same)
         self.image.value = digit_png(self.current_image(), self.scale)
         if self.scatter is not None:
             canvas = self._canvas(int(self.label.value))

@@ -9,7 +9,7 @@ import time
 import torch
 
 from ..latent_space import Plane, axis_plane, check_model, encode_means, interpolate
-from .base import _View, _check_images_labels, _check_plane, _window, _snapped_back
+from .base import _View, _check_images_labels, _check_plane, _page_decoder, _page_digit, _snapped_back, _window
 from .png import ScatterCanvas, _check_scale, digit_png
 
 
@@ -19,10 +19,14 @@ class InterpolationExplorer(_View):
     Attributes:
         t: ``ipywidgets.FloatSlider`` in [0, 1]; start, end: ``ipywidgets.BoundedIntText`` test-image indices.
         image: the decoded mean at ``z(t)``; scatter: the path and the marker (``None`` without a plane for D > 2).
+        live: the decoded mean as the page draws it by itself (:mod:`vae_course.widgets.live`; ``None`` with
+            ``live=False`` or a decoder the page cannot run); it stands in the tree for ``image``, which the kernel
+            still draws. The path and the marker stay the kernel's.
     """
 
     def __init__(self, model, images, labels=None, *, start: int = 0, end: int = 1, plane: Plane | None = None,
-                 limit: float | None = None, scale: int = 5, css_class: str = "vae-interpolation"):
+                 limit: float | None = None, scale: int = 5, css_class: str = "vae-interpolation",
+                 live: bool | None = None):
         import ipywidgets as W
 
         super().__init__()
@@ -61,11 +65,16 @@ class InterpolationExplorer(_View):
         self.scatter = None if self.canvas is None else W.Image(format="png", width=self.canvas.width,
                                                                   height=self.canvas.height)
         self.scatter_view = None if self.canvas is None else self.canvas.layered_widget(self.scatter)
+        self.live = None  # the digit as the page draws it by itself, z = mu_A + t (mu_B - mu_A)
+        layers = _page_decoder(model, live)
+        if layers is not None:
+            self.live = _page_digit(layers, self.image, [self.t], [0.0] * d, [[0.0] * d], self.scale,
+                                    f"{css_class}-image")
         self.t.observe(lambda change: _snapped_back(change) or self.refresh(), names="value")
         self.start.observe(lambda change: self._endpoints_changed(), names="value")
         self.end.observe(lambda change: self._endpoints_changed(), names="value")
         row = [W.VBox([W.HTML("<b>A</b>"), self.image_a]),
-               W.VBox([W.HTML("<b>decoded z(t)</b>"), self.image]),
+               W.VBox([W.HTML("<b>decoded z(t)</b>"), self.live or self.image]),
                W.VBox([W.HTML("<b>B</b>"), self.image_b])]
         if self.scatter is not None:
             row.append(self.scatter_view)
@@ -92,6 +101,10 @@ class InterpolationExplorer(_View):
         if self.canvas is not None:
             path = self.plane.project(torch.stack([self.z0, self.z1]))  # (2, 2)
             self._path = path.numpy()
+        if self.live is not None:  # the page's line: z = origin + t * basis
+            with self.live.hold_sync():
+                self.live.origin = self.z0.tolist()
+                self.live.basis = [(self.z1 - self.z0).tolist()]
         self.refresh()
 
     def refresh(self) -> None:

@@ -18,7 +18,8 @@ import time
 import torch
 
 from ..latent_space import Plane, aggregate_posterior_grid, axis_plane, check_model, encode_means, prior_hole_mass
-from .base import _View, _check_images_labels, _check_plane, _snap, _snapped_back, _window
+from .base import (_View, _check_images_labels, _check_plane, _page_decoder, _page_digit, _page_marker, _snap,
+                   _snapped_back, _window)
 from .png import DIGIT_SCALE, ScatterCanvas, _check_scale, digit_png
 
 
@@ -114,21 +115,7 @@ class LatentExplorer(_View):
         image_class = image_class or ("vae-explorer-image" if css_class == "vae-latent-explorer"
                                       else f"{css_class}-image")
         self.image.add_class(image_class)
-        if live is not None and not isinstance(live, bool):
-            raise ValueError(f"live={live!r} must be True, False or None (None: in the browser when it can).")
-        layers = None
-        if live is not False:
-            try:
-                from .live import browser_decoder
-            except ImportError as exc:  # anywidget missing: the kernel draws, as with live=False
-                if live is True:
-                    raise ImportError(f"live=True draws in the page with anywidget, which is not installed ({exc}): "
-                                      f"pip install anywidget, or leave live out.") from None
-            else:
-                layers = browser_decoder(model)
-        if live is True and layers is None:
-            raise ValueError(f"live=True needs a decoder the browser can run (the MLP VAE's fc3 -> relu -> fc4); "
-                             f"{type(model).__name__}'s is not one: leave live out, and the kernel draws the image.")
+        layers = _page_decoder(model, live)  # None: the kernel's images only
         self.sample_toggle = W.ToggleButton(value=False, description="sample x ~ p(x|z)",
                                             tooltip="on: a Bernoulli sample of p(x|z), new on every move; "
                                                     "off: the mean", layout=W.Layout(width="184px"))
@@ -152,20 +139,10 @@ class LatentExplorer(_View):
                 self.layer_toggle.observe(lambda change: self._show_layer(change["new"]), names="value")
         self.live = self.live_marker = None  # the layers the browser draws by itself (vae_course.widgets.live)
         if layers is not None:
-            from .live import LiveLayer
-
-            self.live = LiveLayer(layers=layers, kind="digit", sliders=self.sliders, sample_toggle=self.sample_toggle,
-                                  still=self.image, origin=self._origin.cpu().tolist(),
-                                  basis=self._basis.cpu().tolist(), width=28 * self.scale, height=28 * self.scale,
-                                  canvas_class=image_class)
-            self.live.add_class("vae-live-digit")
+            self.live = _page_digit(layers, self.image, self.sliders, self._origin.cpu().tolist(),
+                                    self._basis.cpu().tolist(), self.scale, image_class, self.sample_toggle)
             if self.canvas is not None:
-                c = self.canvas
-                self.live_marker = LiveLayer(kind="marker", sliders=self.sliders[:2], still=self.scatter,
-                                             transform=[c._sx, c._ox, c._sy, c._oy, *c._box], width=c.width,
-                                             height=c.height, layout=self.scatter.layout)
-                self.live_marker.add_class("vae-live-marker")
-                self.scatter_view.children = (self.scatter_view.children[0], self.live_marker)
+                self.live_marker = _page_marker(self.canvas, self.scatter_view, self.scatter, self.sliders)
         self.reset_button = W.Button(description="reset", tooltip="put every slider back to 0",
                                      layout=W.Layout(width="90px"))
         self.random_button = W.Button(description="random z", tooltip="draw the coordinates from N(0, I)",

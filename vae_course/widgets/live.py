@@ -111,7 +111,7 @@ export default {
         if (!net) return;
         const origin = model.get("origin"), basis = model.get("basis");
         const z = origin.map((o, d) => o + coords.reduce((acc, c, k) => acc + c * basis[k][d], 0));
-        const p = decode(net, z);
+        const p = decode(net, z.concat(model.get("extra")));  // extra: a conditional decoder's one-hot label
         const sample = toggle ? toggle.get("value") : false;
         const img = ctx.createImageData(28, 28);
         for (let i = 0; i < 784; i++) {
@@ -123,7 +123,7 @@ export default {
       } else {
         const [sx, ox, sy, oy, left, top, right, bottom] = model.get("transform");
         const cx = Math.min(Math.max(ox + sx * coords[0], left), right);
-        const cy = Math.min(Math.max(oy + sy * coords[1], top), bottom);
+        const cy = Math.min(Math.max(oy + sy * (coords.length > 1 ? coords[1] : 0), top), bottom);
         ctx.clearRect(0, 0, canvas.width, canvas.height);
         for (const [colour, width] of [["#ffffff", 5], ["#000000", 3]]) {
           ctx.beginPath();
@@ -154,7 +154,7 @@ export default {
       live();
     };
     model.on("msg:custom", onMessage);
-    const traits = "change:origin change:basis change:transform";
+    const traits = "change:origin change:basis change:extra change:transform";
     model.on(traits, draw);
     if (kind === "digit") model.send({kind: "weights?", request});
     else live();
@@ -174,23 +174,31 @@ export default {
 def browser_decoder(model) -> list[torch.Tensor] | None:
     """``[W3, b3, W4, b4]`` (float32, CPU) when ``model.decode(z)`` is ``sigmoid(W4 relu(W3 z + b3) + b4)``, else None.
 
-    True for the course's MLP ``VAE`` (``fc3``, ``fc4``). The check is by value, not by class: the weights are used
-    only if this formula reproduces ``model.decode`` on a few codes, so a subclass with another decoder is refused.
+    True for the course's MLP ``VAE`` (``fc3``, ``fc4``), and for its conditional ``CVAE``, whose decoder reads
+    ``[z, one_hot(y)]`` (the page appends the label's one-hot code, ``LiveLayer.extra``). The check is by value, not
+    by class: the weights are used only if this formula reproduces ``model.decode`` on a few codes (and labels), so
+    a subclass with another decoder is refused.
     """
     fc3, fc4 = getattr(model, "fc3", None), getattr(model, "fc4", None)
+    d = getattr(model, "latent_dim", None)
+    classes = int(getattr(model, "num_classes", 0)) if getattr(model, "conditional", False) else 0
     if not (isinstance(fc3, torch.nn.Linear) and isinstance(fc4, torch.nn.Linear) and fc3.bias is not None
             and fc4.bias is not None and fc4.in_features == fc3.out_features and fc4.out_features == 784
-            and fc3.in_features == getattr(model, "latent_dim", None)):
+            and isinstance(d, int) and fc3.in_features == d + classes):
         return None
     with torch.inference_mode():
-        layers = [p.detach().float().cpu().contiguous() for p in (fc3.weight, fc3.bias, fc4.weight, fc4.bias)]
-        z = torch.randn(4, fc3.in_features, generator=torch.Generator().manual_seed(0)) * 2  # (4, D)
+        layers = [p.detach().float().cpu().clone() for p in (fc3.weight, fc3.bias, fc4.weight, fc4.bias)]
+        z = torch.randn(4, d, generator=torch.Generator().manual_seed(0)) * 2  # (4, D)
+        y = torch.arange(4) % max(classes, 1)  # (4,) labels, for a conditional decoder
+        dev = fc3.weight.device
         try:
-            want = model.decode(z.to(fc3.weight.device)).reshape(4, 784).float().cpu()
-        except Exception:  # noqa: BLE001 - a decoder that needs more than z (a label, the image) has no browser twin
+            want = (model.decode(z.to(dev), y.to(dev)) if classes else model.decode(z.to(dev)))
+            want = want.reshape(4, 784).float().cpu()
+        except Exception:  # noqa: BLE001 - a decoder that needs more than z (the image itself) has no browser twin
             return None
+        z_in = torch.cat([z, torch.nn.functional.one_hot(y, classes).float()], 1) if classes else z  # (4, D + C)
         w3, b3, w4, b4 = layers
-        got = torch.sigmoid(torch.relu(z @ w3.T + b3) @ w4.T + b4)  # (4, 784)
+        got = torch.sigmoid(torch.relu(z_in @ w3.T + b3) @ w4.T + b4)  # (4, 784)
     return layers if torch.allclose(got, want, atol=1e-5) else None
 
 
@@ -209,6 +217,7 @@ class LiveLayer(anywidget.AnyWidget):
     sample_toggle = T.Instance(W.ToggleButton, allow_none=True).tag(sync=True, **W.widget_serialization)
     still = T.Instance(W.Image).tag(sync=True, **W.widget_serialization)
     origin = T.List(T.Float()).tag(sync=True)  # (D,)
+    extra = T.List(T.Float()).tag(sync=True)  # appended to z: a conditional decoder's one-hot label (C,)
     basis = T.List(T.List(T.Float())).tag(sync=True)  # (k, D)
     transform = T.List(T.Float()).tag(sync=True)
     width = T.Int(196).tag(sync=True)  # CSS pixels
@@ -216,9 +225,16 @@ class LiveLayer(anywidget.AnyWidget):
     canvas_class = T.Unicode("").tag(sync=True)
 
     def __init__(self, layers: list[torch.Tensor] | None = None, **kwargs):
-        if kwargs.get("kind", "digit") == "digit" and layers is None:  # checked before a comm is opened
-            raise ValueError("a digit layer needs the decoder's weights: pass layers=browser_decoder(model) (None "
-                             "means this decoder cannot run in the browser; use the kernel's image instead).")
+        if kwargs.get("kind", "digit") == "digit":  # checked before a comm is opened
+            if layers is None:
+                raise ValueError("a digit layer needs the decoder's weights: pass layers=browser_decoder(model) "
+                                 "(None means this decoder cannot run in the browser; use the kernel's image).")
+            n_in, d = layers[0].shape[1], len(kwargs.get("origin", ()))
+            basis, extra = kwargs.get("basis", ()), kwargs.get("extra", ())
+            if n_in != d + len(extra) or len(basis) != len(kwargs.get("sliders", ())) \
+                    or any(len(row) != d for row in basis):
+                raise ValueError(f"the decoder reads {n_in} numbers: origin ({d}) and extra ({len(extra)}) must "
+                                 f"add up to that, with one basis row of {d} per slider.")
         super().__init__(**kwargs)
         self._layers = None if layers is None else [t.detach().float().cpu().clone() for t in layers]  # a copy
         self.requests = 0  # how many times a page asked for the weights
