@@ -155,10 +155,8 @@ def _page_marker(canvas, scatter_view, still, sliders):
     ``still`` in ``scatter_view`` (the same grid cell: it shares ``still``'s layout)."""
     from .live import LiveLayer
 
-    c = canvas
-    marker = LiveLayer(kind="marker", sliders=list(sliders[:2]), still=still,
-                       transform=[c._sx, c._ox, c._sy, c._oy, *c._box], width=c.width, height=c.height,
-                       layout=still.layout)
+    marker = LiveLayer(kind="marker", sliders=list(sliders[:2]), still=still, transform=canvas.pixel_transform(),
+                       width=canvas.width, height=canvas.height, layout=still.layout)
     marker.add_class("vae-live-marker")
     scatter_view.children = tuple(marker if w is still else w for w in scatter_view.children)
     return marker

@@ -222,6 +222,11 @@ class ScatterCanvas:
         out.alpha_composite(layer)
         return out.convert("RGB")
 
+    def pixel_transform(self) -> list[float]:
+        """``[sx, ox, sy, oy, left, top, right, bottom]``: what :meth:`to_pixels` computes with (the page's ring,
+        :mod:`vae_course.widgets.live`, maps and clamps its marker with the same numbers)."""
+        return [float(v) for v in (self._sx, self._ox, self._sy, self._oy, *self._box)]
+
     def to_pixels(self, xy) -> np.ndarray:
         """Data coordinates ``(..., 2)`` -> pixel coordinates ``(..., 2)``, clamped to the plot area."""
         xy = np.asarray(xy, dtype=np.float64)
