@@ -1,0 +1,101 @@
+"""README.md, CONTRIBUTING.md and docs/: the README stays short, keeps the commands CI runs, and no page (nor the
+package or a notebook) still names the partial MNIST copy that the course trained on before it had all 60,000
+training images (issues 23 and 26).
+
+Plain text checks on the files as committed: nothing is imported or run.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+CONTRIBUTING = REPO / "CONTRIBUTING.md"
+DOCS = REPO / "docs"
+RESULTS = DOCS / "results.md"
+MAX_README_LINES = 250
+OLD_SIZE = re.compile(r"22[,\u202f ]?699")  # "22,699", "22699", "22 699"
+PLACEHOLDER = "⟨rerun⟩"  # a figure still to be copied from a re-run's stored output
+TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".txt", ".cfg", ".toml", ".json", ".html", ".j2", ".css", ".js"}
+
+
+def _text_files(*roots: Path) -> list[Path]:
+    files = []
+    for root in roots:
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            files += [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in TEXT_SUFFIXES
+                      and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+    return files
+
+
+def _pages() -> list[Path]:
+    return _text_files(README, CONTRIBUTING, DOCS)
+
+
+def test_readme_is_at_most_250_lines():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines, more than {MAX_README_LINES}: move details to CONTRIBUTING.md or "
+        f"docs/results.md.")
+
+
+def test_readme_keeps_the_commands_ci_runs():
+    text = README.read_text(encoding="utf-8")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -r requirements.txt" in ci and re.search(r'^pytest\b.* -m ""', ci, flags=re.MULTILINE), \
+        ".ci/run no longer runs `pip install -r requirements.txt` and `pytest ... -m \"\"`: update this test and the " \
+        "README together"
+    for command in ("pip install -r requirements.txt", 'pytest -m ""'):
+        assert command in text, f"README.md no longer shows {command!r}, which .ci/run runs"
+    assert re.search(r"^pip install -r requirements\.txt && pytest\b", text, flags=re.MULTILINE), \
+        "README.md's second command is no longer `pip install -r requirements.txt && pytest`"
+
+
+def test_readme_lists_every_notebook_and_links_the_results_page():
+    text = README.read_text(encoding="utf-8")
+    notebooks = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks, "no course notebooks found"
+    missing = [name for name in notebooks if f"`{name}`" not in text]
+    assert not missing, f"README.md's notebook table lacks {missing}"
+    assert "(docs/results.md)" in text and RESULTS.is_file()
+
+
+def test_every_results_table_names_the_notebook_cell_that_prints_it():
+    text = RESULTS.read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)[1:]
+    assert sections, "docs/results.md has no sections"
+    for section in sections:
+        title = section.splitlines()[0]
+        if "|---" in section:
+            assert re.search(r"Printed by notebook \[?\d\d", section), \
+                f"docs/results.md, {title!r}: say which notebook cell prints its table ('Printed by notebook NN, ...')"
+
+
+@pytest.mark.parametrize("word", ["prefix"])
+def test_the_pages_do_not_describe_a_partial_training_set(word):
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in _pages()
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if word in line.lower()]
+    assert not hits, f"{word!r} (of a partial training set) in {hits}: the course trains on all 60,000 images"
+
+
+def test_nothing_names_the_old_training_set_size():
+    roots = (README, CONTRIBUTING, DOCS, REPO / "vae_course", REPO / "notebooks")
+    hits = []
+    for path in _text_files(*roots):
+        for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if OLD_SIZE.search(line):
+                hits.append(f"{path.relative_to(REPO)}:{i}")
+    assert not hits, (f"the old partial training set's size is still named in {len(hits)} place(s): "
+                      f"{hits[:20]}; the course trains on all 60,000 MNIST training images (issue 23).")
+
+
+def test_no_figure_is_left_to_be_filled_in():
+    hits = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8").count(PLACEHOLDER) for p in _pages()}
+    hits = {name: n for name, n in hits.items() if n}
+    assert not hits, (f"{PLACEHOLDER} still stands for {sum(hits.values())} figure(s) in {hits}: copy each from "
+                      f"the stored output of the cell named beside it, or remove the row.")
