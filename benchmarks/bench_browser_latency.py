@@ -9,7 +9,7 @@ presses ArrowRight on a slider handle ``--presses`` times per mode (ArrowLeft on
 so that one press finishes before the next. Each time is taken by the page's own clock (``performance.now()``) and
 awaited in the page, not polled. The three modes:
 
-* ``page: mean``: the default explorer. Its digit is drawn by the page itself (``vae_course.widgets.live``): from
+* ``page: mean``: the default explorer. Its digit is drawn by the page itself (``vae_course.views.live``): from
   the ``keydown`` to the layer's ``vae-drawn`` event, and to the start of the next animation frame after it;
 * ``page: sample``: the same with its sample toggle on;
 * ``kernel: mean``: ``latent_explorer(..., live=False)``, the round trip: from the ``keydown`` to the ``load`` of the
@@ -47,7 +47,7 @@ INSTALL_JS = """() => {
 
 
 ARM_LIVE_JS = """(sel) => {
-    // one-shot, for the digit the page draws by itself (vae_course.widgets.live): resolves with the times of the
+    // one-shot, for the digit the page draws by itself (vae_course.views.live): resolves with the times of the
     // next keydown, of the canvas drawn after it (the layer's 'vae-drawn' event) and of the start of the next
     // animation frame (the frame that paints it)
     const host = document.querySelector(sel).closest('[data-frames]');
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
 
     cells = [
         "import torch\ntorch.set_num_threads(2)\nfrom vae_course.data import load_mnist\n"
-        "from vae_course.models import VAE\nfrom vae_course.widgets import latent_explorer",
+        "from vae_course.models import VAE\nfrom vae_course.views import latent_explorer",
         f"torch.manual_seed(0)\ntest_x, test_y = load_mnist(\"test\", limit={args.images})\n"
         "explorer = latent_explorer(VAE(), test_x, test_y)\nexplorer",
         "kernel_explorer = latent_explorer(VAE(), test_x, test_y, live=False, css_class=\"vae-kernel-explorer\")\n"
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
             stop_lab_server(server)
     print(f"latent explorer in JupyterLab + headless Chromium, freshly seeded 784-400-2 VAE, scatter of "
           f"{args.images:,} test means; key press -> new digit drawn, {args.presses} presses per mode")
-    print("  page:   the digit decoded and drawn by the page itself (vae_course.widgets.live, the default for the "
+    print("  page:   the digit decoded and drawn by the page itself (vae_course.views.live, the default for the "
           "MLP VAE)")
     print("  kernel: latent_explorer(..., live=False), the round trip to the kernel and a new PNG loaded")
     for mode, presses in results.items():

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_explorer.py [--updates 300] [--threads 2] [--where kernel|process] [--trained]
 
-One update is what happens when the learner moves a slider of ``vae_course.widgets.latent_explorer`` in notebook 06:
+One update is what happens when the learner moves a slider of ``vae_course.views.latent_explorer`` in notebook 06:
 the ``observe`` callback decodes one latent code, writes the 196x196 grey PNG of the digit into the ``Image`` widget
 and redraws the marker layer (a transparent palette PNG that the browser stacks on the scatter of the 10,000
 test-set means, which matplotlib rendered once). The script sets
@@ -32,19 +32,19 @@ import json, statistics, time
 import numpy as np
 import torch
 torch.set_num_threads({threads})
+from vae_course import views
 from vae_course.data import load_mnist
 from vae_course.models import VAE
-from vae_course import widgets
 
 test_x, test_y = load_mnist("test")
 if {trained}:
-    from vae_course.pretrained import load_or_train
+    from vae_course.training import load_or_train
     model = load_or_train(2, verbose=False).model
 else:
     torch.manual_seed(0)
     model = VAE().eval()
 t0 = time.perf_counter()
-ex = widgets.latent_explorer(model, test_x, test_y)
+ex = views.latent_explorer(model, test_x, test_y)
 build_s = time.perf_counter() - t0
 values = np.round(np.linspace(-2.5, 2.5, 101), 2)  # on the sliders' 0.05 grid, as the browser sends them
 for i in range(30):  # warm-up: first calls allocate and fill caches
@@ -63,7 +63,7 @@ for i in range({updates}):  # the parts, timed separately with the same inputs
     t = time.perf_counter()
     with torch.inference_mode():
         x = model.decode(z)
-    widgets.digit_png(x)
+    views.digit_png(x)
     decode.append(time.perf_counter() - t)
     t = time.perf_counter()
     ex.canvas.render(marker=z[0].tolist())

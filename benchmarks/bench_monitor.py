@@ -22,8 +22,8 @@ import torch
 
 from vae_course.data import load_mnist
 from vae_course.models import VAE
-from vae_course.train import History, fit
-from vae_course.widgets import training_monitor
+from vae_course.training import History, fit
+from vae_course.views import training_monitor
 
 GOAL = 0.10
 ARMS = (("no monitor", None), ("every='epoch' (default)", "epoch"), ("every='50 steps'", "50 steps"))

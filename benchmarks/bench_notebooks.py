@@ -6,7 +6,7 @@
 
 Goals: the whole course runs in <= 5 minutes in quick mode and <= 15 minutes in full mode. Run it on a quiet machine.
 
-Each notebook runs exactly as ``python -m vae_course execute`` runs it (``vae_course.execute.execute_notebook``: a
+Each notebook runs exactly as ``python -m vae_course execute`` runs it (``vae_course.teaching.execute_notebook``: a
 fresh kernel from this Python, working directory = the notebook's folder, ``PYTHONHASHSEED=0``), but on a COPY: the
 notebook folder is copied into a temp dir per mode and the copies run with ``write=False``, so the repo's notebooks
 and their stored outputs are never touched. The time includes the kernel start.
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from vae_course.config import data_root
-from vae_course.execute import NOTEBOOK_DIR, course_notebooks, execute_notebook
+from vae_course.teaching import NOTEBOOK_DIR, course_notebooks, execute_notebook
 
 TARGET_S = {"quick": 5 * 60, "full": 15 * 60}
 IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")

@@ -1,4 +1,4 @@
-"""Per-epoch training time: the reference script's DataLoader loop against ``vae_course.train.fit``.
+"""Per-epoch training time: the reference script's DataLoader loop against ``vae_course.training.fit``.
 
     python benchmarks/bench_train.py [--epochs 10] [--threads N]
 
@@ -23,9 +23,10 @@ import torch
 
 from vae_course.config import data_root
 from vae_course.data import load_mnist
-from vae_course.losses import reference_loss
+from vae_course.evaluation import evaluate
 from vae_course.models import VAE
-from vae_course.train import History, autocast_dtype, evaluate, fit, make_adam
+from vae_course.objectives import reference_loss
+from vae_course.training import History, autocast_dtype, fit, make_adam
 
 FLOP_PER_IMAGE = 3.15e6  # forward + backward of the 784-400-2 MLP VAE
 

@@ -2,11 +2,11 @@
 
     python benchmarks/best_model.py [--k 1000] [--test-images 10000] [--retrain] [--threads N] [--quick]
 
-Trains :class:`vae_course.deep_vae.DeepVAE` with the full-mode recipe of ``vae_course.deep_vae.best_recipe`` on
+Trains :class:`vae_course.models.DeepVAE` with the full-mode recipe of ``vae_course.training.best_recipe`` on
 dynamically binarized MNIST and saves it to ``<checkpoint_dir>/best_vae_...pt``, the checkpoint notebook 08 loads
 (a checkpoint made with the same recipe is reused unless ``--retrain``). Then it estimates the importance-weighted
 bound L_k for k = 1, 10, 100, ..., ``--k`` on the first ``--test-images`` images of the fixed binarized test set (one
-pass of ``--k`` samples per image, see ``vae_course.iwae.iwae_curve``) and prints a markdown table for the README,
+pass of ``--k`` samples per image, see ``vae_course.evaluation.iwae_curve``) and prints a markdown table for the README,
 next to Burda et al. 2015 (Table 1: VAE 86.76, IWAE 84.78 nats). Their setup, from the authors' code
 (github.com/yburda/iwae): 784-200-200-50 tanh MLPs, 59,600 training images (MNIST's 60,000 less 400 for
 validation), dynamic binarization, 3,280 epochs (8 stages of 3^i, i = 0..7), batch 20, k = 5000 on all 10,000 test
@@ -20,8 +20,10 @@ import time
 
 import torch
 
-from vae_course import deep_vae, iwae
 from vae_course.data import load_mnist
+from vae_course.evaluation import iwae
+from vae_course.models import DeepVAE
+from vae_course.training import deep_vae
 
 
 def main(argv=None) -> None:
@@ -41,7 +43,7 @@ def main(argv=None) -> None:
     print(f"{n_train:,} training images{prefix}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     if args.retrain:
-        deep_vae.checkpoint_path(recipe).unlink(missing_ok=True)
+        deep_vae.best_checkpoint_path(recipe).unlink(missing_ok=True)
     model, history, info = deep_vae.load_or_train_best_model(recipe, log_every=5)
     how = "loaded" if info["loaded"] else "trained"
     print(f"{how} {info['path']}: training took {info['seconds']:.0f} s wall time, "
@@ -64,7 +66,7 @@ def main(argv=None) -> None:
               f"{gain:.2f} |")
     print()
     epochs = len(history["train_loss"])
-    burda_size = deep_vae.DeepVAE(hidden_dims=(200, 200), latent_dim=50, activation="tanh").num_parameters()
+    burda_size = DeepVAE(hidden_dims=(200, 200), latent_dim=50, activation="tanh").num_parameters()
     ours = "784-" + "-".join(str(h) for h in recipe.hidden_dims) + f"-{recipe.latent_dim} {recipe.activation.upper()}"
     images = f"{n:,}" if n == 10_000 else f"first {n:,}"
     se = (curve[args.k].std() / math.sqrt(n)).item()

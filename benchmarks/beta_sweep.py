@@ -21,8 +21,10 @@ import time
 
 import torch
 
-from vae_course.collapse import beta_sweep, markdown_table, remedy_runs
+from vae_course.training import beta_sweep, remedy_runs
+
 from vae_course.data import load_mnist
+from vae_course.evaluation import markdown_table
 
 BETAS = (0.5, 1.0, 2.0, 4.0, 8.0)
 

@@ -3,7 +3,7 @@
     python benchmarks/likelihood_table.py [--epochs 5] [--threads N]
 
 The same ``VAE(784, 400, 20)``, from the same initial weights, trained the same number of epochs (Adam 1e-3, batch
-128) under each decoder likelihood of :data:`vae_course.likelihoods.TABLE_SETUPS`, then scored on the whole test set
+128) under each decoder likelihood of :data:`vae_course.training.TABLE_SETUPS`, then scored on the whole test set
 (10,000 images): test ELBO = -(reconstruction + KL), in nats per image, one reparameterized sample per image.
 
 The column "test ELBO bounds" says what each test ELBO is a lower bound on (notebook 07, section 2). Read the table
@@ -21,7 +21,7 @@ import time
 import torch
 
 from vae_course.data import load_mnist
-from vae_course.likelihoods import format_table, likelihood_table
+from vae_course.training import format_table, likelihood_table
 
 
 def main(argv=None) -> None:

@@ -3,10 +3,10 @@ family (the exact posterior in 1-D: approximation gap 0; the mean-field optimum 
 import pytest
 import torch
 
-from vae_course.amortization import gap_split, noise_elbo, optimise_q, whitened_noise
+from vae_course.evaluation import gap_split, noise_elbo, optimise_q, whitened_noise
 from vae_course.models import VAE
-from vae_course.toy import LinearGaussian
-from vae_course.toy2d import LinearGaussian2D
+from vae_course.theory import LinearGaussian
+from vae_course.theory import LinearGaussian2D
 
 F64 = torch.float64
 
@@ -57,7 +57,7 @@ def test_the_optimiser_never_lowers_the_elbo(lr):
     torch.manual_seed(0)
     model = VAE(input_dim=20, hidden_dim=16, latent_dim=2).double()
     x = torch.bernoulli(torch.rand(6, 20, dtype=F64), generator=torch.Generator().manual_seed(1))
-    from vae_course.amortization import vae_log_joint_z
+    from vae_course.evaluation import vae_log_joint_z
 
     with torch.no_grad():
         mu0, logvar0 = model.encode(x)

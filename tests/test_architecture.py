@@ -1,8 +1,10 @@
 """The package's layer rule, read from the source with ``ast`` (nothing is imported or executed).
 
-CONTRIBUTING.md ("Architecture") lists the layers, bottom to top. A module may import only from its own layer or
-the layers below it; there are no import circles; no module is longer than ``MAX_LINES``. Imports inside functions
-count too: a lazy import is still a dependency.
+CONTRIBUTING.md ("Architecture") lists the layers, bottom to top: the foundation (``config``, ``data``), then one
+package per layer (``models``, ``objectives``, ``theory``, ``evaluation``, ``training``, ``views``, ``teaching``). A
+package imports only from itself and the packages below it; nothing else sits at the top level; there are no import
+circles; no module is longer than ``MAX_LINES``. Imports inside functions count too: a lazy import is still a
+dependency.
 """
 from __future__ import annotations
 
@@ -15,24 +17,17 @@ PACKAGE = "vae_course"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 MAX_LINES = 400
 
-# Top-level name (a module, or a subpackage with everything in it) -> layer, bottom to top.
+# Package (or top-level module) -> layer, bottom to top. The top level holds the foundation and seven packages, one
+# per layer; a package imports only from itself and the packages below it (issue 26).
 LAYERS = {
-    "config": 1, "data": 1,
-    "models": 2, "losses": 2, "objective": 2, "toy": 2, "estimators": 2, "priors": 2,
-    "toy2d": 2, "iwae_objective": 2,  # issue 15: the correlated toy; training with the importance-weighted bound
-    "cvae": 2, "autoregressive": 2,  # re-exports of vae_course.models modules (notebooks 10, 09)
-    "train": 3, "fit_checks": 3, "checkpoints": 3, "pretrained": 3, "deep_vae": 3,
-    "vq": 3,  # the VQ-VAE's training loop and codebook measures (notebook 12)
-    "iwae": 4, "likelihoods": 4, "surgery": 4, "collapse": 4, "latent_space": 4,
-    "amortization": 4,  # issue 15: the per-image optimiser and the gap split
-    "iwae_training": 4,  # issue 15: notebook 08's cached IWAE-trained models and gap splits
-    "viz": 5, "widgets": 5,
-    "elbo_panel": 5, "cvae_widgets": 5,  # re-exports of vae_course.widgets modules (notebooks 02, 10)
-    "exercises": 6, "execute": 6, "__main__": 6, "grade": 6, "student_edition": 6,
-    "website": 6, "slides": 6, "web_assets": 6,  # the static site and the offline decks (issue 17)
+    "config": 0, "data": 0,
+    "models": 1, "objectives": 2, "theory": 3, "evaluation": 4, "training": 5, "views": 6, "teaching": 7,
+    "__main__": 8,  # the command line sits on top of everything
 }
-LAYER_NAMES = {1: "foundation", 2: "models and objectives", 3: "training", 4: "evaluation", 5: "views",
-               6: "course tooling"}
+LAYER_NAMES = {0: "foundation", 1: "models", 2: "objectives", 3: "theory", 4: "evaluation", 5: "training",
+               6: "views", 7: "teaching", 8: "command line"}
+PACKAGES = [name for name, layer in LAYERS.items() if 1 <= layer <= 7]
+TOP_LEVEL_FILES = {"__init__.py", "__main__.py", "config.py", "data.py"}
 
 
 def module_name(path: Path, root: Path = PACKAGE_DIR) -> str:
@@ -48,10 +43,11 @@ def package_modules(root: Path = PACKAGE_DIR) -> dict[str, Path]:
 
 
 def layer_of(module: str) -> int | None:
-    """The layer of a module of the package; the package's own ``__init__`` (a version string) sits at the bottom."""
+    """The layer of a module of the package: that of its package (or top-level module). The package's own
+    ``__init__`` (the map and a version string) sits at the bottom."""
     parts = module.split(".")
     if len(parts) == 1:
-        return 0
+        return -1
     return LAYERS.get(parts[1])
 
 
@@ -93,8 +89,9 @@ def import_graph(root: Path = PACKAGE_DIR) -> dict[str, list[tuple[str, int]]]:
 
 
 def unmapped_modules(graph) -> list[str]:
-    return [f"{m} has no layer: add its top-level name to LAYERS in tests/test_architecture.py and to "
-            f"CONTRIBUTING.md's Architecture section" for m in graph if layer_of(m) is None]
+    return [f"{m} has no layer: put it in one of the packages {', '.join(PACKAGES)} (or add a layer to LAYERS in "
+            f"tests/test_architecture.py and to CONTRIBUTING.md's Architecture section)" for m in graph
+            if layer_of(m) is None]
 
 
 def upward_imports(graph) -> list[str]:
@@ -105,7 +102,8 @@ def upward_imports(graph) -> list[str]:
             high = layer_of(target)
             if low is not None and high is not None and high > low:
                 problems.append(f"upward import: {module} (layer {low}, {LAYER_NAMES.get(low, 'package')}) imports "
-                                f"{target} (layer {high}, {LAYER_NAMES[high]}) at line {line}")
+                                f"{target} (layer {high}, {LAYER_NAMES[high]}) at line {line}: a package imports only "
+                                f"from itself and the packages below it")
     return problems
 
 
@@ -139,6 +137,20 @@ def long_modules(root: Path = PACKAGE_DIR, limit: int = MAX_LINES) -> list[str]:
     return out
 
 
+def stray_top_level(root: Path = PACKAGE_DIR) -> list[str]:
+    """Anything at the top of the package besides the foundation files and the seven packages."""
+    out = []
+    for path in sorted(root.iterdir()):
+        if path.name == "__pycache__" or path.name in TOP_LEVEL_FILES:
+            continue
+        if path.is_dir() and path.name in PACKAGES:
+            continue
+        if path.suffix == ".py" or path.is_dir() and any(path.rglob("*.py")):
+            out.append(f"vae_course/{path.name} sits at the top level: only {', '.join(sorted(TOP_LEVEL_FILES))} and "
+                       f"the packages {', '.join(PACKAGES)} do; move it into the package of its layer")
+    return out
+
+
 @pytest.fixture(scope="module")
 def graph():
     return import_graph()
@@ -159,6 +171,12 @@ def test_no_import_circles(graph):
     assert not problems, "\n".join(problems)
 
 
+def test_the_top_level_holds_the_foundation_and_seven_packages():
+    problems = stray_top_level()
+    assert not problems, "\n".join(problems)
+    assert all((PACKAGE_DIR / name / "__init__.py").exists() for name in PACKAGES)
+
+
 def test_no_module_is_over_the_line_limit():
     problems = long_modules()
     assert not problems, "\n".join(problems)
@@ -167,7 +185,8 @@ def test_no_module_is_over_the_line_limit():
 def test_contributing_lists_every_layer_name():
     text = (PACKAGE_DIR.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
     section = text.split("## Architecture", 1)[-1].split("\n## ", 1)[0]
-    present = [name for name in LAYERS if (PACKAGE_DIR / f"{name}.py").exists() or (PACKAGE_DIR / name).is_dir()]
+    present = [name for name in LAYERS if name != "__main__" and
+               ((PACKAGE_DIR / f"{name}.py").exists() or (PACKAGE_DIR / name).is_dir())]
     missing = [name for name in present if f"`{name}`" not in section]
     assert "## Architecture" in text and not missing, \
         f"CONTRIBUTING.md's Architecture section does not name: {', '.join(missing)}"
@@ -187,20 +206,29 @@ def test_the_checks_catch_a_circle_an_upward_import_and_a_long_module(tmp_path):
     root = _fake_package(tmp_path, {
         "__init__.py": "",
         "config.py": "",
-        "train.py": "from .collapse import kl_weight\n",  # layer 3 -> layer 4: upward, and half of a circle
-        "collapse.py": "def f():\n    from .train import fit\n",  # a lazy import still counts
+        "training/__init__.py": "",
+        "training/fit_loop.py": "from ..evaluation.collapse import kl_weight\n",  # training -> evaluation: fine
+        "evaluation/__init__.py": "",
+        "evaluation/collapse.py": "def f():\n    from ..training.fit_loop import fit\n",  # upward, lazily: counts
         "models/__init__.py": "from .mlp import VAE\n",
         "models/mlp.py": "from ..config import x\n" + "\n" * MAX_LINES,
+        "losses.py": "",  # a stray top-level module
     })
     graph = import_graph(root)
-    assert ("vae_course.collapse", 1) in graph["vae_course.train"]
+    assert ("vae_course.evaluation.collapse", 1) in graph["vae_course.training.fit_loop"]
     assert graph["vae_course.models"] == [("vae_course.models.mlp", 1)]
     assert graph["vae_course.models.mlp"] == [("vae_course.config", 1)]
-    assert upward_imports(graph) == ["upward import: vae_course.train (layer 3, training) imports vae_course.collapse "
-                                     "(layer 4, evaluation) at line 1"]
-    assert import_circles(graph) == ["import circle: vae_course.collapse -> vae_course.train -> vae_course.collapse"]
+    assert upward_imports(graph) == [
+        "upward import: vae_course.evaluation.collapse (layer 4, evaluation) imports vae_course.training.fit_loop "
+        "(layer 5, training) at line 2: a package imports only from itself and the packages below it"]
+    assert import_circles(graph) == ["import circle: vae_course.evaluation.collapse -> vae_course.training.fit_loop "
+                                     "-> vae_course.evaluation.collapse"]
     assert long_modules(root) == [f"vae_course/models/mlp.py has {MAX_LINES + 1} lines, over the {MAX_LINES}-line "
                                   f"limit: split it"]
-    assert unmapped_modules(import_graph(_fake_package(tmp_path / "b", {"__init__.py": "", "newthing.py": ""}))) \
-        == ["vae_course.newthing has no layer: add its top-level name to LAYERS in tests/test_architecture.py and to "
-            "CONTRIBUTING.md's Architecture section"]
+    assert unmapped_modules(graph) == [
+        "vae_course.losses has no layer: put it in one of the packages models, objectives, theory, evaluation, "
+        "training, views, teaching (or add a layer to LAYERS in tests/test_architecture.py and to CONTRIBUTING.md's "
+        "Architecture section)"]
+    assert stray_top_level(root) == [
+        "vae_course/losses.py sits at the top level: only __init__.py, __main__.py, config.py, data.py and the packages "
+        "models, objectives, theory, evaluation, training, views, teaching do; move it into the package of its layer"]

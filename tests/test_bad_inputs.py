@@ -1,6 +1,6 @@
 """Bad inputs and faults, as a careless learner or a hostile file would bring them: each gets ONE clear sentence.
 
-Every row of ``CASES`` does one bad thing through the public API (``vae_course.train``, ``.data``, ``.losses``,
+Every row of ``CASES`` does one bad thing through the public API (``vae_course.training.fit_loop``, ``.data``, ``.losses``,
 ``.iwae``, ``.checkpoints``, ``.widgets``), a damaged data folder, a damaged checkpoint or the CLI
 (``vae_course.__main__.main(argv)``, in-process). For each row the test asserts
 
@@ -29,13 +29,16 @@ import numpy as np
 import pytest
 import torch
 
+from vae_course import views
 import vae_course
-from vae_course import iwae, losses, widgets
-from vae_course.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from vae_course.data import DataNotFoundError, load_dataset, load_fashion_mnist, load_mnist
-from vae_course.losses import ELBOTerms, model_elbo
+from vae_course.evaluation import evaluate
+from vae_course.evaluation import iwae
 from vae_course.models import VAE, ConvVAE
-from vae_course.train import History, TrainingDivergedError, evaluate, fit
+from vae_course.objectives import ELBOTerms, model_elbo
+from vae_course.objectives import losses
+from vae_course.training import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from vae_course.training import History, TrainingDivergedError, fit
 
 PACKAGE = Path(vae_course.__file__).resolve().parent
 RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -230,7 +233,7 @@ def cut(path: Path, keep: int) -> None:
 
 def interrupt_fit_after_first_epoch(c: Ctx) -> None:
     """Make the CLI's fit see Ctrl-C at the end of its first epoch (fit turns that into an interrupted History)."""
-    import vae_course.train as train
+    import vae_course.training.fit_loop as train
 
     real = train.fit
 
@@ -663,27 +666,27 @@ row("ckpt/read-missing", CheckpointError, ("gone.pt",), lambda c: read_checkpoin
 # --- widgets -------------------------------------------------------------------------------------------------------
 for value in (0, -1, 2.5, "7", True, 10**6):
     row(f"widgets/digit_png-scale={value!r}", V, ("scale",),
-        lambda c, v=value: widgets.digit_png(torch.rand(28, 28), v))
-row("widgets/digit_png-batch", V, ("ONE image",), lambda c: widgets.digit_png(torch.rand(4, 1, 28, 28)))
-row("widgets/digit_png-list", V, ("ONE image",), lambda c: widgets.digit_png([0.5] * 784))
-row("widgets/explorer-model-str", T, ("course VAE",), lambda c: widgets.latent_explorer("vae"))
-row("widgets/explorer-limit-0", V, ("limit",), lambda c: widgets.latent_explorer(c.model, limit=0))
-row("widgets/explorer-limit-nan", V, ("limit",), lambda c: widgets.latent_explorer(c.model, limit=math.nan))
-row("widgets/explorer-step-0", V, ("step",), lambda c: widgets.latent_explorer(c.model, step=0))
-row("widgets/explorer-step-too-big", V, ("step",), lambda c: widgets.latent_explorer(c.model, step=10.0))
-row("widgets/explorer-scale", V, ("scale",), lambda c: widgets.latent_explorer(c.model, scale=0))
+        lambda c, v=value: views.digit_png(torch.rand(28, 28), v))
+row("widgets/digit_png-batch", V, ("ONE image",), lambda c: views.digit_png(torch.rand(4, 1, 28, 28)))
+row("widgets/digit_png-list", V, ("ONE image",), lambda c: views.digit_png([0.5] * 784))
+row("widgets/explorer-model-str", T, ("course VAE",), lambda c: views.latent_explorer("vae"))
+row("widgets/explorer-limit-0", V, ("limit",), lambda c: views.latent_explorer(c.model, limit=0))
+row("widgets/explorer-limit-nan", V, ("limit",), lambda c: views.latent_explorer(c.model, limit=math.nan))
+row("widgets/explorer-step-0", V, ("step",), lambda c: views.latent_explorer(c.model, step=0))
+row("widgets/explorer-step-too-big", V, ("step",), lambda c: views.latent_explorer(c.model, step=10.0))
+row("widgets/explorer-scale", V, ("scale",), lambda c: views.latent_explorer(c.model, scale=0))
 row("widgets/explorer-labels-length", V, ("labels",),
-    lambda c: widgets.latent_explorer(c.model, c.x, torch.zeros(3, dtype=torch.long)))
-row("widgets/explorer-names", V, ("names",), lambda c: widgets.latent_explorer(c.model, names=["a"]))
-row("widgets/explorer-plane-type", T, ("plane",), lambda c: widgets.latent_explorer(c.model, plane="pca"))
-row("widgets/set_coords-count", V, ("coordinates",), lambda c: widgets.latent_explorer(c.model).set_coords([1.0]))
-row("widgets/set_coords-nan", V, ("finite",), lambda c: widgets.latent_explorer(c.model).set_coords([math.nan, 0]))
-row("widgets/set_z-size", V, ("z",), lambda c: widgets.latent_explorer(c.model).set_z(torch.zeros(5)))
-row("widgets/interpolation-no-images", V, ("images",), lambda c: widgets.interpolation_explorer(c.model, None))
-row("widgets/interpolation-start", V, ("start",), lambda c: widgets.interpolation_explorer(c.model, c.x, start=-1))
-row("widgets/interpolation-end", V, ("end",), lambda c: widgets.interpolation_explorer(c.model, c.x, end=10**6))
+    lambda c: views.latent_explorer(c.model, c.x, torch.zeros(3, dtype=torch.long)))
+row("widgets/explorer-names", V, ("names",), lambda c: views.latent_explorer(c.model, names=["a"]))
+row("widgets/explorer-plane-type", T, ("plane",), lambda c: views.latent_explorer(c.model, plane="pca"))
+row("widgets/set_coords-count", V, ("coordinates",), lambda c: views.latent_explorer(c.model).set_coords([1.0]))
+row("widgets/set_coords-nan", V, ("finite",), lambda c: views.latent_explorer(c.model).set_coords([math.nan, 0]))
+row("widgets/set_z-size", V, ("z",), lambda c: views.latent_explorer(c.model).set_z(torch.zeros(5)))
+row("widgets/interpolation-no-images", V, ("images",), lambda c: views.interpolation_explorer(c.model, None))
+row("widgets/interpolation-start", V, ("start",), lambda c: views.interpolation_explorer(c.model, c.x, start=-1))
+row("widgets/interpolation-end", V, ("end",), lambda c: views.interpolation_explorer(c.model, c.x, end=10**6))
 row("widgets/digit_encoder-images", V, ("images",),
-    lambda c: widgets.digit_encoder(c.model, torch.rand(4, 10)))
+    lambda c: views.digit_encoder(c.model, torch.rand(4, 10)))
 
 # --- the CLI (exit status 2: argparse; 1: a clear error; 130: Ctrl-C) ----------------------------------------------
 for argv, names in [

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from vae_course.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from vae_course.models import VAE, ConvVAE, VAEConfig
-from vae_course.train import History
+from vae_course.training import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from vae_course.training import History
 
 
 @pytest.mark.parametrize("model", [VAE(latent_dim=3), ConvVAE(latent_dim=2, channels=4, hidden_dim=16)])
@@ -91,10 +91,10 @@ def test_any_course_model_loads_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    from vae_course.cvae import CVAE
+    from vae_course.models import CVAE
 
     path = save_checkpoint(CVAE(latent_dim=2), tmp_path / "cvae.pt")
-    code = f"from vae_course.checkpoints import load_checkpoint; print(type(load_checkpoint({str(path)!r})).__name__)"
+    code = f"from vae_course.training.checkpoints import load_checkpoint; print(type(load_checkpoint({str(path)!r})).__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "CVAE"
@@ -126,7 +126,7 @@ def test_a_hostile_config_is_refused_before_it_allocates(tmp_path):
     payload = torch.load(save_checkpoint(VAE(), tmp_path / "m.pt"), weights_only=True)
     payload["config"].update(hidden_dim=20000, latent_dim=20000)  # 5 GB of weights if it were built
     torch.save(payload, tmp_path / "hostile.pt")
-    code = (f"import resource, sys\nfrom vae_course.checkpoints import CheckpointError, load_checkpoint\n"
+    code = (f"import resource, sys\nfrom vae_course.training.checkpoints import CheckpointError, load_checkpoint\n"
             f"try:\n    load_checkpoint({str(tmp_path / 'hostile.pt')!r})\n"
             f"except CheckpointError as exc:\n    print('refused:', exc)\n"
             f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")

@@ -56,7 +56,7 @@ def test_train_writes_outputs(tmp_path, monkeypatch, capsys):
     assert "Epoch 1, train loss: " in out and "Epoch 2, train loss: " in out and "test loss: " in out
     for name in ("vae.pt", "samples.png", "reconstructions.png"):
         assert (tmp_path / name).stat().st_size > 0
-    from vae_course.checkpoints import load_checkpoint
+    from vae_course.training import load_checkpoint
 
     assert load_checkpoint(tmp_path / "vae.pt").num_parameters() == 631_188
 
@@ -130,7 +130,7 @@ def test_a_huge_seed_is_an_argparse_error(capsys):
 
 
 def test_ctrl_c_saves_and_exits_130(tmp_path, monkeypatch, capsys):
-    import vae_course.train as train
+    import vae_course.training.fit_loop as train
 
     real = train.fit
 
@@ -148,7 +148,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == 130
     assert "interrupted after 1 of 3 epochs" in err and "the checkpoint is of an interrupted run" in err
-    from vae_course.checkpoints import read_checkpoint
+    from vae_course.training import read_checkpoint
 
     payload = read_checkpoint(tmp_path / "out" / "vae.pt")
     assert payload["history"]["interrupted"] and payload["extra"]["interrupted"]

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from vae_course.collapse import (active_units, collapse_summary, count_active_units, kl_per_dim, posterior_params,
-                                 unit_activity)
-from vae_course.losses import gaussian_kl
+from vae_course.evaluation import (active_units, collapse_summary, count_active_units, kl_per_dim, posterior_params,
+                                    unit_activity)
 from vae_course.models import VAE
+from vae_course.objectives import gaussian_kl
 
 
 def test_unit_activity_and_count_on_known_means():
@@ -60,7 +60,7 @@ def test_posterior_params_batches_and_validates():
 
 
 def test_active_units_need_labels_for_a_conditional_model():
-    from vae_course.cvae import CVAE
+    from vae_course.models import CVAE
 
     torch.manual_seed(0)
     model = CVAE(latent_dim=3)
@@ -71,9 +71,8 @@ def test_active_units_need_labels_for_a_conditional_model():
 
 
 def test_collapse_runs_train_on_binary_images_and_refuse_grey_test_sets(monkeypatch, mnist_small):
-    import vae_course.train as train_module
-    from vae_course.collapse import collapse_run, remedy_runs
-    from vae_course.train import History
+    import vae_course.training.sweeps as sweeps_module
+    from vae_course.training import History, collapse_run, remedy_runs
 
     calls = []
 
@@ -81,7 +80,7 @@ def test_collapse_runs_train_on_binary_images_and_refuse_grey_test_sets(monkeypa
         calls.append(kwargs)
         return History()
 
-    monkeypatch.setattr(train_module, "fit", fake_fit)
+    monkeypatch.setattr(sweeps_module, "fit", fake_fit)
     train_x, _, test_x, _ = mnist_small
     test_b = torch.bernoulli(test_x[:32], generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="binary"):

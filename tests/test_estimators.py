@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vae_course.estimators import gauss_hermite_moments, pathwise_samples, score_function_samples, variance_of_mean
-from vae_course.toy import LinearGaussian
+from vae_course.theory import LinearGaussian
+from vae_course.theory import gauss_hermite_moments, pathwise_samples, score_function_samples, variance_of_mean
 
 TOY = LinearGaussian(2.0, 0.5, 1.0)
 

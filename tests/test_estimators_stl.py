@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae_course.estimators import (elbo_gradient_samples, encoder_parameters, gauss_hermite_moments,
-                                   gradient_moments, vae_elbo_estimate, vae_gradient_variance)
 from vae_course.models import VAE
-from vae_course.toy import LinearGaussian
+from vae_course.theory import (elbo_gradient_samples, encoder_parameters, gauss_hermite_moments, gradient_moments,
+                                vae_elbo_estimate, vae_gradient_variance)
+from vae_course.theory import LinearGaussian
 
 F64 = torch.float64
 TOY, X = LinearGaussian(2.0, 0.5, 1.0), 3.0

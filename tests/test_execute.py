@@ -1,6 +1,6 @@
 import nbformat
 
-from vae_course.execute import course_notebooks, execute_notebook
+from vae_course.teaching import course_notebooks, execute_notebook
 
 
 def test_execute_in_place_top_to_bottom_and_mode(tmp_path):

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from vae_course import priors
-from vae_course.iwae_objective import iwae_objective
 from vae_course.models import VAE
-from vae_course.train import fit, make_adam
+from vae_course.objectives import iwae_objective
+from vae_course.objectives import priors
+from vae_course.training import fit, make_adam
 
 
 def data(n=256, seed=0):

@@ -15,8 +15,8 @@ import shutil
 import nbformat
 import pytest
 
-from vae_course import grade, student_edition
-from vae_course.execute import NOTEBOOK_DIR
+from vae_course.teaching import NOTEBOOK_DIR
+from vae_course.teaching import grade, student_edition
 
 SOURCE = NOTEBOOK_DIR / "04_reparameterization.ipynb"
 WRONG = "    return mu + torch.exp(logvar) * eps  # the variance where the standard deviation belongs"
@@ -69,7 +69,7 @@ def submissions(tmp_path_factory):
 def graded(submissions, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "grades.csv"
     fixtures = sorted(submissions.glob("[abc]_*.ipynb"))
-    main = grade.grade(fixtures, csv_path=out, timeout=300)
+    main = grade.grade_all(fixtures, csv_path=out, timeout=300)
     others = [grade.grade_notebook(submissions / "d_raises.ipynb", timeout=300),
               grade.grade_notebook(submissions / "e_hangs.ipynb", timeout=HANG_LIMIT),
               grade.grade_notebook(submissions / "f_notes.ipynb")]
@@ -128,7 +128,7 @@ def test_checker_calls_map_to_exercise_names():
 def test_folders_expand_and_missing_files_are_reported(submissions, tmp_path, capsys):
     assert [p.name for p in grade.submissions([submissions])][:3] == ["a_solved.ipynb", "b_student.ipynb",
                                                                       "c_wrong.ipynb"]
-    reports = grade.grade([tmp_path / "nope.ipynb"], csv_path=None)
+    reports = grade.grade_all([tmp_path / "nope.ipynb"], csv_path=None)
     assert reports[0].status == "not a notebook" and reports[0].detail == "no such file"
 
 
@@ -153,6 +153,6 @@ def test_repeated_file_names_are_told_apart_by_their_folder(tmp_path):
     found = grade.submissions([tmp_path])
     assert grade.display_names(found) == ["alice/03_kl_divergence.ipynb", "bob/03_kl_divergence.ipynb"]
     assert grade.display_names([tmp_path / "alice" / "03_kl_divergence.ipynb"]) == ["03_kl_divergence.ipynb"]
-    reports = grade.grade([tmp_path], csv_path=None)
+    reports = grade.grade_all([tmp_path], csv_path=None)
     assert [(r.name, r.status) for r in reports] == [("alice/03_kl_divergence.ipynb", "not a notebook"),
                                                     ("bob/03_kl_divergence.ipynb", "not a notebook")]

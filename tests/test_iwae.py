@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
-from vae_course import iwae
-from vae_course.losses import model_elbo
+from vae_course.evaluation import iwae
 from vae_course.models import VAE
+from vae_course.objectives import model_elbo
 
 
 # A linear-Gaussian model with a closed-form evidence: z ~ N(0, 1), x | z ~ N(w z + b, s^2)  =>  x ~ N(b, w^2 + s^2).
@@ -91,7 +91,7 @@ def _trained_vae(mnist_small):
     train_x, _, test_x, _ = mnist_small
     torch.manual_seed(0)
     model = VAE(hidden_dim=64, latent_dim=4)
-    from vae_course.train import fit
+    from vae_course.training import fit
 
     fit(model, train_x, epochs=1, progress=False, binarize="dynamic")
     return model, torch.bernoulli(test_x[:16], generator=torch.Generator().manual_seed(0))
@@ -169,7 +169,7 @@ def test_iwae_curve_matches_separate_bounds(mnist_small):
 
 
 def test_agrees_with_the_course_toy():
-    toy_mod = pytest.importorskip("vae_course.toy")
+    toy_mod = pytest.importorskip("vae_course.theory.toy")
     toy = toy_mod.LinearGaussian(w=W, b=B, s=S)
     assert torch.allclose(toy.log_marginal(X[:, 0]), _log_px(X), atol=1e-12)
     gen = torch.Generator().manual_seed(2)
@@ -183,7 +183,7 @@ def test_iwae_curve_needs_ks():
     import pytest
     import torch
 
-    from vae_course.iwae import iwae_curve
+    from vae_course.evaluation import iwae_curve
     from vae_course.models import VAE
 
     with pytest.raises(ValueError, match="at least one k"):
@@ -193,8 +193,8 @@ def test_iwae_curve_needs_ks():
 def test_log_joint_teacher_forces_decoders_that_read_x():
     import torch
 
-    from vae_course.autoregressive import AutoregressiveVAE
-    from vae_course.iwae import vae_log_joint
+    from vae_course.models import AutoregressiveVAE
+    from vae_course.evaluation import vae_log_joint
 
     torch.manual_seed(0)
     model = AutoregressiveVAE(latent_dim=4, decoder_hidden_dim=16, local_hidden_dim=4).eval()
@@ -222,7 +222,7 @@ def test_chunk_is_named_in_its_own_error():
 
 
 def test_iwae_bound_under_a_learned_prior_uses_its_log_prob():
-    from vae_course import priors
+    from vae_course.objectives import priors
     from vae_course.models import VAE
 
     torch.manual_seed(0)

@@ -6,9 +6,11 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal
 
-from vae_course.iwae_objective import decoder_parameters, gradient_snr, iwae_objective, iwae_terms
+from vae_course.theory import decoder_parameters, gradient_snr
+
 from vae_course.models import VAE
-from vae_course.train import fit
+from vae_course.objectives import iwae_objective, iwae_terms
+from vae_course.training import fit
 
 
 def _images(n=256, seed=0):

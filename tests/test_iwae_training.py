@@ -1,11 +1,11 @@
-"""Notebook 08's cached results (vae_course.iwae_training): IWAE-trained models are trained once, scored once and
+"""Notebook 08's cached results (vae_course.training.iwae_training): IWAE-trained models are trained once, scored once and
 reloaded only for the same recipe and data; gap splits are reused only for the same weights, images and settings."""
 import pytest
 import torch
 
-from vae_course import iwae_training as it
-from vae_course.amortization import gap_split
+from vae_course.evaluation import gap_split
 from vae_course.models import VAE
+from vae_course.training import iwae_training as it
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_an_iwae_model_is_trained_scored_saved_and_then_loaded(ck, monkeypatch):
     monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
     recipe = it.IWAERecipe(3, **TINY)
     run = it.load_or_train_iwae(recipe, verbose=False)
-    assert not run.info["loaded"] and it.checkpoint_path(recipe).is_file()
+    assert not run.info["loaded"] and it.iwae_checkpoint_path(recipe).is_file()
     again = it.load_or_train_iwae(recipe, verbose=False)
     assert again.info["loaded"] and again.info["train_seconds"] == run.info["train_seconds"]
     for a, b in zip(run.model.parameters(), again.model.parameters()):
@@ -98,19 +98,19 @@ def test_another_k_or_other_training_images_train_anew(ck, monkeypatch):
     it.load_or_train_iwae(it.IWAERecipe(3, **TINY), verbose=False)
     assert not it.load_or_train_iwae(it.IWAERecipe(1, **TINY), verbose=False).info["loaded"]
     fewer = it.IWAERecipe(3, **{**TINY, "train_limit": 64})  # the same file name, another recipe
-    assert it.checkpoint_path(fewer) == it.checkpoint_path(it.IWAERecipe(3, **TINY))
+    assert it.iwae_checkpoint_path(fewer) == it.iwae_checkpoint_path(it.IWAERecipe(3, **TINY))
     assert not it.load_or_train_iwae(fewer, verbose=False).info["loaded"]
 
 
 def test_a_checkpoint_with_fewer_scores_is_made_again(ck, monkeypatch):
     """A checkpoint from an older course version (its scores lack a key, here ``n_k``) is trained and scored anew,
     not loaded into a KeyError in notebook 08."""
-    from vae_course.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+    from vae_course.training import load_checkpoint, read_checkpoint, save_checkpoint
 
     monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
     recipe = it.IWAERecipe(3, **TINY)
     run = it.load_or_train_iwae(recipe, verbose=False)
-    path = it.checkpoint_path(recipe)
+    path = it.iwae_checkpoint_path(recipe)
     assert set(it.SCORE_KEYS) == set(run.scores)  # the list is the scores evaluate_model makes
     extra = read_checkpoint(path)["extra"]
     extra["scores"].pop("n_k")

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vae_course.latent_space import (Plane, axis_plane, check_model, encode_means, interpolate, normal_quantile_grid,
-                                     normal_quantiles, pca_plane, sigma_ellipse)
+from vae_course.evaluation import (Plane, axis_plane, check_model, encode_means, interpolate, normal_quantile_grid,
+                                    normal_quantiles, pca_plane, sigma_ellipse)
 from vae_course.models import VAE
 
 
@@ -101,7 +101,7 @@ def test_sigma_ellipse_axes():
 
 
 def test_value_grid():
-    from vae_course.latent_space import value_grid
+    from vae_course.evaluation import value_grid
 
     g = value_grid([-1.0, 1.0])
     assert torch.equal(g, torch.tensor([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]]))

@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from vae_course import likelihoods as lk
-from vae_course import losses
+from vae_course.evaluation import likelihoods as lk
 from vae_course.models import VAE
+from vae_course.objectives import losses
+from vae_course.training import sweeps
 
 LAMS = torch.tensor([0.001, 0.05, 0.3, 0.49, 0.4995, 0.5, 0.5004, 0.51, 0.8, 0.999], dtype=torch.float64)
 
@@ -99,7 +100,7 @@ def test_learned_sigma_gaussian_is_a_loss_fn(seeded):
 
 
 def test_learned_sigma_moves_towards_the_reconstruction_error(mnist_small):
-    from vae_course.train import fit
+    from vae_course.training import fit
 
     train_x = mnist_small[0]
     torch.manual_seed(0)
@@ -111,33 +112,33 @@ def test_learned_sigma_moves_towards_the_reconstruction_error(mnist_small):
 
 
 def test_format_table():
-    rows = [lk.LikelihoodRow("Bernoulli", "binary (static)", "{0,1}^784", True, -100.0, 75.0, 25.0),
-            lk.LikelihoodRow("Gaussian, learned sigma", "grey levels", "R^784", True, 900.0, -950.0, 50.0, 0.1)]
-    md = lk.format_table(rows)
+    rows = [sweeps.LikelihoodRow("Bernoulli", "binary (static)", "{0,1}^784", True, -100.0, 75.0, 25.0),
+            sweeps.LikelihoodRow("Gaussian, learned sigma", "grey levels", "R^784", True, 900.0, -950.0, 50.0, 0.1)]
+    md = sweeps.format_table(rows)
     assert md.splitlines()[0].startswith("| likelihood") and md.count("\n") == 3 and "| 0.1 |" in md
-    plain = lk.format_table(rows, markdown=False)
+    plain = sweeps.format_table(rows, markdown=False)
     assert not plain.startswith("|") and "---|" not in plain and "-100.0" in plain
-    assert len(lk.TABLE_SETUPS) == 7 and math.isfinite(rows[0].test_elbo)
+    assert len(sweeps.TABLE_SETUPS) == 7 and math.isfinite(rows[0].test_elbo)
     assert md.splitlines()[0].startswith("| likelihood p(x\\|z) |")  # the pipe is escaped, so 7 columns stay 7
     assert [line.count(" | ") for line in md.splitlines() if not line.startswith("|-")] == [6, 6, 6]
 
 
 def test_each_row_says_what_its_elbo_bounds():
     def row(data, likelihood, space="[0,1]^784"):
-        return lk.LikelihoodRow("x", data, space, True, likelihood=likelihood)
+        return sweeps.LikelihoodRow("x", data, space, True, likelihood=likelihood)
 
     assert row("binary (static)", "bernoulli").bounds == "log p(b), b in {0,1}^784"
     assert row("binary (dynamic)", "bernoulli").bounds == "log p(b), b in {0,1}^784"
     assert row("grey levels", "bernoulli").bounds == "E_b[log p(b)], b ~ Bernoulli(g)"  # BCE on grey levels
     assert row("grey levels", "continuous_bernoulli").bounds == "log-density on [0,1]^784"
     assert row("grey levels", "gaussian", "R^784").bounds == "log-density on R^784"
-    plain = lk.format_table([row("grey levels", "bernoulli")], markdown=False)
+    plain = sweeps.format_table([row("grey levels", "bernoulli")], markdown=False)
     assert "test ELBO bounds" in plain.splitlines()[0] and "E_b[log p(b)]" in plain
 
 
 def test_likelihood_table_smoke(mnist_small):
-    rows = lk.likelihood_table(1, train_limit=256, test_limit=64, hidden_dim=32, latent_dim=2)
-    assert [r.name for r in rows] == [s[0] for s in lk.TABLE_SETUPS]
+    rows = sweeps.likelihood_table(1, train_limit=256, test_limit=64, hidden_dim=32, latent_dim=2)
+    assert [r.name for r in rows] == [s[0] for s in sweeps.TABLE_SETUPS]
     binary = [r for r in rows if r.data.startswith("binary")]
     assert all(r.test_elbo < 0 for r in binary)  # a pmf: log-probabilities are negative
     assert all(math.isclose(r.test_elbo, -(r.test_recon + r.test_kl), rel_tol=1e-9) for r in rows)

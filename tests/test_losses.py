@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vae_course import losses
 from vae_course.models import VAE
+from vae_course.objectives import losses
 
 
 def test_gaussian_kl_matches_torch_distributions(seeded):

@@ -1,11 +1,12 @@
-"""The KL warm-up schedule and free bits (vae_course.objective)."""
+"""The KL warm-up schedule and free bits (vae_course.objectives.warmup)."""
 import pytest
 import torch
 
-from vae_course.losses import model_elbo
 from vae_course.models import VAE
-from vae_course.objective import _free_bits_terms, kl_weight
-from vae_course.train import fit
+from vae_course.objectives import kl_weight
+from vae_course.objectives import model_elbo
+from vae_course.objectives.warmup import _free_bits_terms
+from vae_course.training import fit
 
 
 def test_kl_weight_is_a_linear_ramp_to_beta():

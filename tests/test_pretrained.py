@@ -3,10 +3,10 @@ import re
 import pytest
 import torch
 
-from vae_course.checkpoints import save_checkpoint
 from vae_course.models import VAE
-from vae_course.pretrained import (Recipe, checkpoint_name, checkpoint_path, data_fingerprint, load_or_train,
-                                   make_recipe, save_pretrained, stored_recipe)
+from vae_course.training import (Recipe, checkpoint_name, checkpoint_path, data_fingerprint, load_or_train, make_recipe,
+                                 save_pretrained, stored_recipe)
+from vae_course.training import save_checkpoint
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_training_on_first_use_says_how_long_and_shows_progress(tmp_path, capsys
 
 @pytest.mark.parametrize("kind,components", [("standard", 0), ("mixture", 3), ("vamp", 4)])
 def test_a_vae_with_a_learned_prior_is_trained_saved_and_then_loaded(tmp_path, tiny, kind, components):
-    from vae_course.pretrained import build_prior, load_or_train_with_prior
+    from vae_course.training import build_prior, load_or_train_with_prior
 
     train_x, _ = tiny
     first = load_or_train_with_prior(kind, train_x, components=components, epochs=1, folder=tmp_path)
@@ -112,7 +112,7 @@ def test_a_vae_with_a_learned_prior_is_trained_saved_and_then_loaded(tmp_path, t
 
 
 def test_another_prior_recipe_trains_anew_and_bad_kinds_are_refused(tmp_path, tiny):
-    from vae_course.pretrained import load_or_train_with_prior, make_prior_recipe
+    from vae_course.training import load_or_train_with_prior, make_prior_recipe
 
     train_x, _ = tiny
     load_or_train_with_prior("mixture", train_x, components=3, epochs=1, folder=tmp_path)

@@ -1,12 +1,14 @@
-"""vae_course.priors and vae_course.surgery: the priors of notebook 11 and the ELBO-surgery estimator."""
+"""vae_course.objectives.priors and vae_course.evaluation.surgery: the priors of notebook 11 and the ELBO-surgery estimator."""
 import math
 
 import pytest
 import torch
 
-from vae_course import priors, surgery
-from vae_course.losses import gaussian_kl
+from vae_course.objectives import priors
+
+from vae_course.evaluation import surgery
 from vae_course.models import VAE
+from vae_course.objectives import gaussian_kl
 
 
 def grid_integral(prior, half_width=8.0, n=401):
@@ -190,7 +192,7 @@ def test_aggregate_log_prob_is_the_mixture_and_chunking_does_not_matter():
 
 
 def test_hole_mass_matches_the_latent_space_figure_and_sees_a_filled_prior():
-    from vae_course import latent_space
+    from vae_course.evaluation import latent_space
 
     gen = torch.Generator().manual_seed(0)
     mu = torch.cat([torch.randn(150, 2, generator=gen) * 0.3 + 2.0, torch.randn(150, 2, generator=gen) * 0.3 - 2.0])

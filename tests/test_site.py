@@ -1,4 +1,4 @@
-"""The static website, the slide decks and the slide-metadata convention (vae_course.website, .slides, .web_assets).
+"""The static website, the slide decks and the slide-metadata convention (vae_course.teaching.website, .slides, .web_assets).
 
 Fast tests on small made-up notebooks (and on copies of the course's notebooks for the convention). The real site
 and a real deck are opened in headless Chromium by tests/browser/test_site_browser.py. Building needs the local
@@ -19,8 +19,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from vae_course import slides, web_assets, website
 from vae_course.__main__ import main
+from vae_course.teaching import slides, web_assets, website
 
 REPO = Path(__file__).resolve().parent.parent
 SENTINEL = "stored-output-7c1f: made by a past run, not by this build"

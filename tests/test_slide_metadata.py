@@ -4,8 +4,8 @@ import copy
 import nbformat
 import pytest
 
-from vae_course import slides
-from vae_course.execute import course_notebooks
+from vae_course.teaching import course_notebooks
+from vae_course.teaching import slides
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: p.stem)

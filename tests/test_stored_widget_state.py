@@ -3,7 +3,7 @@
 A renderer without a kernel builds each displayed widget from the notebook's saved widget state. So, for every widget
 output of every notebook: each model it refers to is in the state (no dangling ``IPY_MODEL_`` reference), none needs
 code that such a renderer lacks (the anywidget layers the live explorer draws with are stored as the kernel's
-pictures, ``vae_course.widgets.live.stored_as_stills``), and every image it shows holds a PNG.
+pictures, ``vae_course.views.stored_as_stills``), and every image it shows holds a PNG.
 """
 import base64
 import json
@@ -11,8 +11,8 @@ import json
 import nbformat
 import pytest
 
-from vae_course.execute import course_notebooks, execute_notebook
-from vae_course.widgets.live import _refs
+from vae_course.teaching import course_notebooks, execute_notebook
+from vae_course.views.live import _refs
 
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
@@ -65,7 +65,7 @@ def test_execute_stores_the_live_layers_as_pictures(tmp_path):
     """A freshly executed explorer: its digit and ring layers are stored as the kernel's PNGs, under their own ids."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
-        "import torch\nfrom vae_course.models import VAE\nfrom vae_course.widgets import latent_explorer\n"
+        "import torch\nfrom vae_course.models import VAE\nfrom vae_course.views import latent_explorer\n"
         "torch.manual_seed(0)\n"
         "ex = latent_explorer(VAE(), torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,)))\nex"),
         nbformat.v4.new_code_cell("print(ex.live.model_id, ex.live_marker.model_id)")]

@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from vae_course import student_edition as se
+from vae_course.teaching import student_edition as se
 
 SOLVED = '''def gaussian_kl(mu, logvar):
     """KL per row."""
@@ -52,7 +52,7 @@ def test_student_notebook_drops_answers_and_outputs():
 
 
 def test_build_writes_every_course_notebook(tmp_path):
-    from vae_course.execute import course_notebooks
+    from vae_course.teaching import course_notebooks
 
     written = se.build(tmp_path)
     assert [p.name for p in written] == [p.name for p in course_notebooks()]
@@ -87,7 +87,7 @@ def test_markdown_regions_are_replaced():
 
 
 def test_build_refuses_to_overwrite_the_solved_notebooks(tmp_path):
-    from vae_course.execute import course_notebooks
+    from vae_course.teaching import course_notebooks
 
     source = course_notebooks()[0]
     with pytest.raises(OSError, match="solved notebook"):
@@ -98,7 +98,7 @@ def test_build_refuses_to_overwrite_the_solved_notebooks(tmp_path):
 
 def test_the_cli_builds_the_edition(tmp_path, capsys):
     from vae_course.__main__ import main
-    from vae_course.execute import course_notebooks
+    from vae_course.teaching import course_notebooks
 
     source = course_notebooks()[3]
     assert main(["student-edition", str(tmp_path / "out"), str(source)]) == 0

@@ -13,9 +13,10 @@ import re
 import nbformat
 import pytest
 
-from vae_course import student_edition
-from vae_course.exercises import exercise_of_checker
-from vae_course.execute import _env, course_notebooks
+from vae_course.teaching import course_notebooks
+from vae_course.teaching import student_edition
+from vae_course.teaching.execute import _env
+from vae_course.teaching.exercises.registry import exercise_of_checker
 
 pytestmark = pytest.mark.student
 

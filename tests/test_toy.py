@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vae_course.toy import LinearGaussian, kl_normal, log_mean_exp, normal_log_prob
+from vae_course.theory import LinearGaussian, kl_normal, log_mean_exp, normal_log_prob
 
 TOY = LinearGaussian(w=2.0, b=0.5, s=1.0)
 F64 = torch.float64

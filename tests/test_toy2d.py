@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from vae_course.toy2d import LinearGaussian2D, log_normal_tril, optimise_diagonal_q
+from vae_course.theory import LinearGaussian2D, log_normal_tril, optimise_diagonal_q
 
 F64 = torch.float64
 

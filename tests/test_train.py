@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from vae_course.losses import ELBOTerms, model_elbo
+from vae_course.evaluation import evaluate
 from vae_course.models import VAE
-from vae_course.train import History, TrainingDivergedError, evaluate, fit
+from vae_course.objectives import ELBOTerms, model_elbo
+from vae_course.training import History, TrainingDivergedError, fit
 
 
 def _model(seed=0, latent=2):
@@ -148,7 +149,7 @@ def test_bad_images():
 
 
 def test_precision_choice(monkeypatch):
-    from vae_course import train
+    from vae_course.training import fit_loop as train
 
     cpu = torch.device("cpu")
     assert train.autocast_dtype("fp32", cpu) is None
@@ -174,7 +175,7 @@ def test_bf16_mixed_precision_learns_like_fp32_and_reports_fp32(mnist_small):
 
 
 def test_conditional_model_needs_test_labels_up_front(mnist_small):
-    from vae_course.cvae import CVAE
+    from vae_course.models import CVAE
 
     train_x, train_y, test_x, _ = mnist_small
     model = CVAE(latent_dim=2)
@@ -321,7 +322,7 @@ def test_fit_hands_the_monitor_the_model_the_epoch_the_step_and_the_history(mnis
 
 
 def test_the_monitor_does_not_change_training(mnist_small):
-    from vae_course.widgets import training_monitor
+    from vae_course.views import training_monitor
 
     train_x, _, test_x, test_y = mnist_small
     runs = []

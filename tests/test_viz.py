@@ -7,10 +7,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from vae_course.latent_space import Plane, axis_plane, normal_quantiles  # noqa: E402
+from vae_course.evaluation import Plane, axis_plane, normal_quantiles  # noqa: E402
 from vae_course.models import VAE  # noqa: E402
-from vae_course.viz import (decode_codes, latent_scatter, manifold_grid, posterior_ellipses, show_strip,  # noqa: E402
-                            traversal_grid)
+from vae_course.views import (decode_codes, latent_scatter, manifold_grid, posterior_ellipses, show_strip,  # noqa: E402
+                              traversal_grid)
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,12 @@
-"""vae_course.vq: the training loop logs the codebook's use, restarts revive dead codes, the bound adds up."""
+"""vae_course.training.vq: the training loop logs the codebook's use, restarts revive dead codes, the bound adds up."""
 import math
 
 import pytest
 import torch
 
+from vae_course.models import CodePrior
 from vae_course.models import VQVAE
-from vae_course.models.vqvae import CodePrior
-from vae_course.vq import encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
+from vae_course.training import encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
 
 
 def binary_images(n, seed=0):

@@ -1,38 +1,76 @@
 """vae_course: the helper package of the Variational Autoencoder course.
 
-One home per kind of thing; each module's docstring names the notebooks that use it. The modules stand in six
-layers, and a module imports only from its own layer or the layers below it (``tests/test_architecture.py``
-checks that, and CONTRIBUTING.md explains it).
+The top level holds the foundation (``config``, ``data``) and seven packages, one per layer, bottom to top. A
+package imports only from itself and the packages below it (``tests/test_architecture.py`` checks that, and
+CONTRIBUTING.md explains it). Each package's ``__init__`` exports the public names of its modules, so a notebook
+writes ``from vae_course.training import fit`` or ``from vae_course.objectives import gaussian_kl``; each module's
+docstring names the notebooks that use it. This docstring is the map: ``tests/test_package_map.py`` fails when a
+module is missing from it.
 
-1. Foundation
-   * :mod:`vae_course.config`        quick mode, data/checkpoint folders, device, seeding
-   * :mod:`vae_course.data`          MNIST / FashionMNIST as in-memory tensors
-2. Models and objectives
-   * :mod:`vae_course.models`        one module per family: the reference MLP ``VAE``, ``ConvVAE``, ``DeepVAE``,
-     ``CVAE``, ``AutoregressiveVAE``; the shared base class and input checks; the registry checkpoints use
-   * :mod:`vae_course.losses`        the Gaussian KL, reconstruction terms and the ELBO, in nats per image
-   * :mod:`vae_course.objective`     how the ELBO is optimized: the KL warm-up schedule and free bits
-   * :mod:`vae_course.toy`           the linear-Gaussian model with an exact posterior (notebooks 01-04)
-   * :mod:`vae_course.estimators`    score-function vs pathwise gradient estimators (notebook 04)
-   * :mod:`vae_course.cvae`, :mod:`vae_course.autoregressive`  re-exports of their ``models`` modules (10, 09)
-3. Training and checkpoints
-   * :mod:`vae_course.train`         ``fit`` / ``evaluate`` and the per-epoch ``History``
-   * :mod:`vae_course.checkpoints`   atomic, weights-only checkpoints
-   * :mod:`vae_course.pretrained`    load a course checkpoint or train it (notebooks 05-06)
-   * :mod:`vae_course.deep_vae`      the recipe that trains the best log-likelihood model (notebook 08)
-4. Evaluation
-   * :mod:`vae_course.iwae`          the importance-weighted bound on log p(x) (notebook 08)
-   * :mod:`vae_course.likelihoods`   decoder distributions and the likelihood table (notebook 07)
-   * :mod:`vae_course.collapse`      active units, per-dimension KL, beta sweeps, posterior collapse (notebook 09)
-   * :mod:`vae_course.latent_space`  encoded means, quantile grids, interpolation, PCA plane, posterior ellipses
-5. Views
-   * :mod:`vae_course.viz`           static figures: image grids, loss curves, scatters, manifold grids
-   * :mod:`vae_course.widgets`       the interactive views: latent explorer, digit encoder, interpolation, the ELBO
-     panel (02) and the CVAE explorer (10), on one ``_View`` base and one set of PNG helpers
-   * :mod:`vae_course.elbo_panel`, :mod:`vae_course.cvae_widgets`  re-exports of their ``widgets`` modules (02, 10)
-6. Course tooling
-   * :mod:`vae_course.exercises`     automatic checks for the notebooks' exercises, grouped by part
-   * :mod:`vae_course.execute`       runs the notebooks top to bottom (``python -m vae_course execute``)
-   * :mod:`vae_course.__main__`      the command line (``python -m vae_course``)
+0. Foundation
+   * :mod:`vae_course.config`    quick mode, data/checkpoint folders, device, seeding
+   * :mod:`vae_course.data`      MNIST / Fashion-MNIST as in-memory tensors
+   * :mod:`vae_course.__main__`  the command line (``python -m vae_course``)
+1. :mod:`vae_course.models`: every model family, all with the same interface
+   * :mod:`vae_course.models.base`            ``VAEBase`` and the input checks every family uses
+   * :mod:`vae_course.models.registry`        ``MODEL_CLASSES``: what checkpoints rebuild from
+   * :mod:`vae_course.models.mlp`             the reference MLP ``VAE`` (784-400-2)
+   * :mod:`vae_course.models.conv`            ``ConvVAE``
+   * :mod:`vae_course.models.deep`            ``DeepVAE``, the best model for the log-likelihood
+   * :mod:`vae_course.models.cvae`            the conditional ``CVAE``
+   * :mod:`vae_course.models.autoregressive`  ``AutoregressiveVAE``, a decoder strong enough to ignore z
+   * :mod:`vae_course.models.vqvae`           ``VQVAE``, discrete codes from a codebook
+2. :mod:`vae_course.objectives`: what is minimised, in nats per image
+   * :mod:`vae_course.objectives.losses`     the Gaussian KL, the reconstruction terms, ``ELBOTerms``, the ELBO
+   * :mod:`vae_course.objectives.warmup`     the KL warm-up and free bits
+   * :mod:`vae_course.objectives.priors`     learned priors p(z): mixture of Gaussians, VampPrior
+   * :mod:`vae_course.objectives.iwae_loss`  training on the importance-weighted bound
+   * :mod:`vae_course.objectives.checks`     the argument checks that training and evaluation share
+3. :mod:`vae_course.theory`: the exact toys and the gradient estimators
+   * :mod:`vae_course.theory.toy`         the linear-Gaussian model with an exact posterior
+   * :mod:`vae_course.theory.toy2d`       the same with a vector latent and a correlated posterior
+   * :mod:`vae_course.theory.estimators`  score-function vs pathwise gradients, gradient variance and SNR
+4. :mod:`vae_course.evaluation`: what scores a given model
+   * :mod:`vae_course.evaluation.scores`        ``evaluate``: the test ELBO
+   * :mod:`vae_course.evaluation.iwae`          the importance-weighted bound on log p(x)
+   * :mod:`vae_course.evaluation.likelihoods`   decoder distributions as real distributions
+   * :mod:`vae_course.evaluation.collapse`      active units, per-dimension KL, collapse measures
+   * :mod:`vae_course.evaluation.surgery`       ELBO surgery: mutual information and the aggregate posterior's KL
+   * :mod:`vae_course.evaluation.amortization`  the per-image optimal q and the split of the gap
+   * :mod:`vae_course.evaluation.latent_space`  encoded means, grids, interpolation, planes, ellipses, holes
+5. :mod:`vae_course.training`: everything that trains
+   * :mod:`vae_course.training.fit_loop`       ``fit`` and the per-epoch ``History``
+   * :mod:`vae_course.training.fit_checks`     the checks of ``fit``'s training options
+   * :mod:`vae_course.training.checkpoints`    atomic, weights-only checkpoints
+   * :mod:`vae_course.training.pretrained`     the reference models and the learned-prior runs: load or train
+   * :mod:`vae_course.training.deep_vae`       the recipe of the best log-likelihood model
+   * :mod:`vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits
+   * :mod:`vae_course.training.vq`             the VQ-VAE's training loop
+   * :mod:`vae_course.training.sweeps`         the beta sweep, the collapse runs, the likelihood table
+6. :mod:`vae_course.views`: static figures and interactive views
+   * :mod:`vae_course.views.viz`              static figures
+   * :mod:`vae_course.views.latent_explorer`  the latent-space explorer
+   * :mod:`vae_course.views.digit_encoder`    a test image's posterior
+   * :mod:`vae_course.views.interpolation`    the interpolation explorer
+   * :mod:`vae_course.views.elbo_panel`       the ELBO panel
+   * :mod:`vae_course.views.cvae_explorer`    the conditional VAE's explorer
+   * :mod:`vae_course.views.monitor`          the training monitor
+   * :mod:`vae_course.views.live`             the decoder in the browser
+   * :mod:`vae_course.views.base`             the views' shared base
+   * :mod:`vae_course.views.png`              the PNG helpers
+   * :mod:`vae_course.views.snapshot`         the static twin of every view
+7. :mod:`vae_course.teaching`: the course's own machinery
+   * :mod:`vae_course.teaching.exercises`        exercise checkers, hints and answers, one module per part:
+     :mod:`vae_course.teaching.exercises.core`, :mod:`vae_course.teaching.exercises.registry`,
+     :mod:`vae_course.teaching.exercises.theory`, :mod:`vae_course.teaching.exercises.theory_limits`,
+     :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
+     :mod:`vae_course.teaching.exercises.beyond`, :mod:`vae_course.teaching.exercises.beyond_models`,
+     :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`
+   * :mod:`vae_course.teaching.execute`          runs the notebooks top to bottom
+   * :mod:`vae_course.teaching.grade`            grades student notebooks
+   * :mod:`vae_course.teaching.student_edition`  the notebooks without solutions
+   * :mod:`vae_course.teaching.website`          the course as a static website
+   * :mod:`vae_course.teaching.slides`           offline reveal.js decks
+   * :mod:`vae_course.teaching.web_assets`       local MathJax and reveal.js
 """
 __version__ = "0.1.0"

@@ -130,7 +130,7 @@ def _save_figure(images, path: Path, title: str, nrow: int, row_labels=None) -> 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .viz import image_grid
+    from .views.viz import image_grid
 
     grid = image_grid(images, nrow=nrow).numpy()  # (H, W) grey levels, white padding
     scale = 4
@@ -152,11 +152,11 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
 
     import torch
 
-    from .checkpoints import CheckpointError, save_checkpoint
+    from .training.checkpoints import CheckpointError, save_checkpoint
     from .config import get_device, seed_everything
     from .data import DataNotFoundError, load_mnist
     from .models import VAE
-    from .train import TrainingDivergedError, autocast_dtype, fit
+    from .training.fit_loop import TrainingDivergedError, autocast_dtype, fit
 
     try:
         device = get_device(args.device)
@@ -236,26 +236,26 @@ def main(argv: list[str] | None = None) -> int:
             print("error: interrupted; nothing was saved.", file=sys.stderr)
             return 130
     if args.command == "student-edition":
-        from .student_edition import main as student_edition_main
+        from .teaching.student_edition import main as student_edition_main
 
         return student_edition_main(args.out_dir, args.notebooks)
     if args.command == "grade":
-        from .grade import main as grade_main
+        from .teaching.grade import main as grade_main
 
         return grade_main(args.submissions, csv_path=args.csv, timeout=args.timeout)
     if args.command == "site":
-        from .website import main as site_main
+        from .teaching.website import main as site_main
 
         return site_main(args.out_dir, args.notebooks)
     if args.command == "slides":
-        from .slides import main as slides_main
+        from .teaching.slides import main as slides_main
 
         return slides_main(args.out_dir, args.notebooks)
     if args.command == "tag-slides":
-        from .slides import tag_main
+        from .teaching.slides import tag_main
 
         return tag_main(args.notebooks, check=args.check)
-    from .execute import main as execute_main
+    from .teaching.execute import main as execute_main
 
     return execute_main(args.notebooks, quick=args.quick)
 

@@ -17,7 +17,7 @@ Binarization (notebooks 07-08):
     one Bernoulli draw per pixel with a fixed generator (``seed``): the same binary images on every call.
 ``"dynamic"``
     a fresh Bernoulli draw from torch's global generator on every call. For a new draw every *batch*, load grey
-    levels and pass ``binarize="dynamic"`` to :func:`vae_course.train.fit`.
+    levels and pass ``binarize="dynamic"`` to :func:`vae_course.training.fit`.
 ``"threshold"``
     ``x > 0.5``.
 """

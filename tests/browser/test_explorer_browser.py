@@ -28,7 +28,7 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 PANEL = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
 EXPLORER = f"{PANEL} .vae-latent-explorer"
-# the digit: the kernel's <img>, or the <canvas> the page draws by itself (vae_course.widgets.live, the MLP VAE)
+# the digit: the kernel's <img>, or the <canvas> the page draws by itself (vae_course.views.live, the MLP VAE)
 IMAGE = f"{EXPLORER} canvas.vae-explorer-image, {EXPLORER} img.vae-explorer-image, {EXPLORER} .vae-explorer-image img"
 NOTEBOOK_06 = "06_latent_space_explorer.ipynb"
 RUN_ALL_TIMEOUT_S = 240
@@ -271,7 +271,7 @@ SAMPLE_CELLS = [
     "torch.set_num_threads(2)\n"
     "from vae_course.data import load_mnist\n"
     "from vae_course.models import VAE\n"
-    "from vae_course.widgets import latent_explorer",
+    "from vae_course.views import latent_explorer",
     "torch.manual_seed(0)\n"
     "test_x, test_y = load_mnist(\"test\", limit=2000)\n"
     "explorer = latent_explorer(VAE(), test_x, test_y)\n"
@@ -341,7 +341,7 @@ def grey(b64: str, every: int = 1):
 
 
 LIVE_CELLS = [
-    SAMPLE_CELLS[0] + "\nfrom vae_course.latent_space import Plane",
+    SAMPLE_CELLS[0] + "\nfrom vae_course.evaluation.latent_space import Plane",
     "torch.manual_seed(0)\n"
     "test_x, test_y = load_mnist(\"test\", limit=2000)\n"
     "model = VAE(latent_dim=4)\n"
@@ -414,7 +414,7 @@ def ring_centre(b64: str):
 
 CVAE_CELLS = [
     "import torch\ntorch.set_num_threads(2)\nfrom vae_course.data import load_mnist\n"
-    "from vae_course.models import CVAE\nfrom vae_course.widgets import cvae_explorer",
+    "from vae_course.models import CVAE\nfrom vae_course.views import cvae_explorer",
     "torch.manual_seed(0)\n"
     "test_x, test_y = load_mnist(\"test\", limit=2000)\n"
     "explorer = cvae_explorer(CVAE(), test_x, test_y)\n"

@@ -1,6 +1,6 @@
 """The static website and a slide deck in a real browser: headless Chromium (Playwright), offline.
 
-The site is built from the course's stored outputs (``vae_course.website.build_site``; its build time is printed),
+The site is built from the course's stored outputs (``vae_course.teaching.build_site``; its build time is printed),
 served by a static file server on 127.0.0.1, and walked from the home page through every notebook page by the
 "next" links. A deck (notebook 02) is built and opened from disk (``file://``). Every request to anywhere but
 127.0.0.1 or ``file://`` is blocked and counted, and must number 0; so must failed requests, HTTP errors and
@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_course import slides, web_assets, website
+from vae_course.teaching import slides, web_assets, website
 
 pytestmark = pytest.mark.browser
 

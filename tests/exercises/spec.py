@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import torch
 
-from vae_course import exercises
+from vae_course.teaching import exercises
 
 VALUE_OR_SHAPE = ("largest absolute difference", "wrong shape", "wrong dtype")
 

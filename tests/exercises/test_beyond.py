@@ -1,4 +1,4 @@
-"""The exercises of notebooks 07-10 (vae_course.exercises.beyond): likelihoods, the IWAE estimate, the KL warm-up,
+"""The exercises of notebooks 07-10 (vae_course.teaching.exercises.beyond): likelihoods, the IWAE estimate, the KL warm-up,
 active units and conditioning on a label."""
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 

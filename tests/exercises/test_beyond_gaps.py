@@ -1,12 +1,12 @@
-"""Notebook 08's amortization-gap exercise (vae_course.exercises.beyond.check_local_elbo): the ELBO of one image's
+"""Notebook 08's amortization-gap exercise (vae_course.teaching.exercises.beyond.check_local_elbo): the ELBO of one image's
 own Gaussian q, with the expectation over fixed draws and the entropy in closed form."""
 import math
 
 import torch
 
-from vae_course import exercises as E
-from vae_course.amortization import noise_elbo, whitened_noise
-from vae_course.toy import LinearGaussian
+from vae_course.evaluation import noise_elbo, whitened_noise
+from vae_course.teaching import exercises as E
+from vae_course.theory import LinearGaussian
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 

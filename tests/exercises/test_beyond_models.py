@@ -1,4 +1,4 @@
-"""The model exercises of notebooks 08-10 (vae_course.exercises.beyond_models): the importance log-weights and the
+"""The model exercises of notebooks 08-10 (vae_course.teaching.exercises.beyond_models): the importance log-weights and the
 bound from them, the free-bits KL, the CVAE's inputs and its forward pass."""
 import math
 
@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Independent, Normal
 
-from vae_course import exercises as E
-from vae_course.exercises import beyond_models as BM
+from vae_course.teaching import exercises as E
+from vae_course.teaching.exercises import beyond_models as BM
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 
@@ -189,7 +189,7 @@ def test_exercise(spec):
 
 def test_log_weights_reference_matches_the_package_bound():
     """The reference log-weights are the package's: their IWAE estimate matches iwae.importance_weighted_bound's."""
-    from vae_course.iwae import vae_log_joint, vae_proposal
+    from vae_course.evaluation import vae_log_joint, vae_proposal
 
     model, x, eps = BM._log_weight_cases()[0][1]
     w = BM._log_weights_reference(model, x, eps)
@@ -201,9 +201,9 @@ def test_log_weights_reference_matches_the_package_bound():
 
 
 def test_free_bits_reference_is_the_objective_of_fit():
-    """The checker's reference equals the KL term that vae_course.objective's free bits adds to the loss."""
+    """The checker's reference equals the KL term that vae_course.objectives.warmup's free bits adds to the loss."""
     from vae_course.models import VAE
-    from vae_course.objective import _free_bits_terms
+    from vae_course.objectives.warmup import _free_bits_terms
 
     torch.manual_seed(0)
     model = VAE(784, 32, 4)
@@ -214,7 +214,7 @@ def test_free_bits_reference_is_the_objective_of_fit():
     mu, logvar = model.encode(x)
     recon = terms.total - BM._free_bits_reference(mu, logvar, 0.3)
     z = model.reparameterize(mu, logvar)
-    from vae_course.losses import bernoulli_nll
+    from vae_course.objectives import bernoulli_nll
     assert torch.allclose(recon, bernoulli_nll(model.decode_logits(z), x), atol=1e-4)
 
 

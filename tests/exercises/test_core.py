@@ -1,12 +1,12 @@
-"""The machinery of the checks (vae_course.exercises.core) and the registry: verdicts with metadata, the
+"""The machinery of the checks (vae_course.teaching.exercises.core) and the registry: verdicts with metadata, the
 float32-aware tolerance, diagnoses, three-step hints, mine_or_reference and reveal."""
 import pytest
 import torch
 
-from vae_course import exercises
-from vae_course.exercises import CheckResult, compare, random_cases
-from vae_course.exercises.core import close, mismatch
-from vae_course.exercises.registry import HintBook
+from vae_course.teaching import exercises
+from vae_course.teaching.exercises.core import CheckResult, compare, random_cases
+from vae_course.teaching.exercises.core import close, mismatch
+from vae_course.teaching.exercises.registry import HintBook
 
 
 def ref(x):

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 
@@ -38,8 +38,8 @@ def path_ok(z0, z1, steps):
 
 SPECS = [
     Spec("vae_loss", E.check_vae_loss, solution, in_dtype(solution, F64),
-         [("the per-image ELBO of vae_course.losses, summed", lambda logits, x, mu, lv: __import__(
-             "vae_course.losses", fromlist=["elbo"]).elbo(logits, x, mu, lv).total.sum()),
+         [("the per-image ELBO of vae_course.objectives.losses, summed", lambda logits, x, mu, lv: __import__(
+             "vae_course.objectives.losses", fromlist=["elbo"]).elbo(logits, x, mu, lv).total.sum()),
           ("-Bernoulli(logits=...).log_prob summed", lambda logits, x, mu, lv: -Bernoulli(logits=logits, validate_args=False).log_prob(
               x.reshape(len(x), -1)).sum() + _kl(mu, lv))],
          [Wrong("BCE through sigmoid probabilities", through_probabilities,

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, run_spec, stub
 

@@ -1,11 +1,11 @@
-"""The exercises of notebook 11 (vae_course.exercises.priors): the mixture's log-density and the Monte-Carlo KL."""
+"""The exercises of notebook 11 (vae_course.teaching.exercises.priors): the mixture's log-density and the Monte-Carlo KL."""
 import math
 
 import pytest
 import torch
 
-from vae_course import exercises as E
-from vae_course import priors
+from vae_course.objectives import priors
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 
@@ -169,7 +169,7 @@ def test_pass_messages_are_unchanged():
 
 
 def test_the_toy_posterior_reference_is_the_package_posterior():
-    from vae_course.toy import LinearGaussian
+    from vae_course.theory import LinearGaussian
 
     mean, var = E.EXERCISES["toy_posterior"].reference(2.0, 0.5, 1.0, 3.0)
     assert float(mean) == pytest.approx(1.0, abs=1e-12) and float(var) == pytest.approx(0.2, abs=1e-12)

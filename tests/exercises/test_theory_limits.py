@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 
@@ -84,7 +84,7 @@ def test_pass_messages_are_unchanged():
 
 
 def test_the_references_are_the_package_toys():
-    from vae_course.toy2d import LinearGaussian2D
+    from vae_course.theory import LinearGaussian2D
 
     toy = LinearGaussian2D.with_posterior_correlation(0.8)
     x = torch.tensor([1.0], dtype=F64)

@@ -1,7 +1,7 @@
-"""The exercise of notebook 12 (vae_course.exercises.vq): nearest-code quantisation."""
+"""The exercise of notebook 12 (vae_course.teaching.exercises.vq): nearest-code quantisation."""
 import torch
 
-from vae_course import exercises as E
+from vae_course.teaching import exercises as E
 
 from .spec import Spec, Wrong, in_dtype, run_spec
 

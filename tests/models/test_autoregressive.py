@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from vae_course.models.autoregressive import (AutoregressiveVAE, causal_neighbours, causal_offsets, made_masks)
-from vae_course.checkpoints import load_checkpoint, save_checkpoint
-from vae_course.losses import model_elbo
-from vae_course.train import evaluate, fit
+from vae_course.evaluation import evaluate
+from vae_course.models import AutoregressiveVAE, causal_neighbours, causal_offsets, made_masks
+from vae_course.objectives import model_elbo
+from vae_course.training import fit
+from vae_course.training import load_checkpoint, save_checkpoint
 
 
 def _model(**kw):
@@ -57,7 +58,7 @@ def test_generation_matches_teacher_forcing():
 
 
 def test_elbo_passes_the_images_as_context_and_sample_generates():
-    from vae_course.losses import encode_decode
+    from vae_course.objectives import encode_decode
 
     model = _model()
     assert model.decoder_sees_x

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from vae_course.checkpoints import load_checkpoint, save_checkpoint
-from vae_course.losses import model_elbo
+from vae_course.evaluation import evaluate
+from vae_course.models import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
 from vae_course.models import MODEL_CLASSES
-from vae_course.models.cvae import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
-from vae_course.train import evaluate, fit
+from vae_course.objectives import model_elbo
+from vae_course.training import fit
+from vae_course.training import load_checkpoint, save_checkpoint
 
 
 def _model(latent=2):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from vae_course.checkpoints import load_checkpoint, save_checkpoint
 from vae_course.models import MODEL_CLASSES, DeepVAE, DeepVAEConfig
+from vae_course.training import load_checkpoint, save_checkpoint
 
 
 def test_shapes_and_interface(seeded):

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from vae_course.checkpoints import load_checkpoint, save_checkpoint
+from vae_course.models import (CodePrior, codebook_perplexity, dead_codes, ema_codebook, nearest_code, straight_through,
+                               vq_terms)
 from vae_course.models import MODEL_CLASSES, VQVAE
-from vae_course.models.vqvae import (CodePrior, codebook_perplexity, dead_codes, ema_codebook, nearest_code,
-                                     straight_through, vq_terms)
+from vae_course.training import load_checkpoint, save_checkpoint
 
 
 def test_the_quantiser_picks_the_nearest_code():

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_course.latent_space import (aggregate_posterior_grid, axis_plane, encode_means, log_aggregate_posterior,
-                                     prior_hole_mass)
-from vae_course.widgets import latent_explorer
+from vae_course.evaluation import (aggregate_posterior_grid, axis_plane, encode_means, log_aggregate_posterior,
+                                    prior_hole_mass)
+from vae_course.views import latent_explorer
 
 
 def test_the_explorers_layer_integrates_to_about_one_over_its_grid(model, data):
@@ -98,7 +98,8 @@ def test_the_hole_mass_of_a_trained_looking_model_is_between_0_and_1(model, data
 
 
 def test_the_fast_axis_plane_grid_equals_the_general_one_and_a_tilted_plane_is_exact():
-    from vae_course.latent_space import Plane, _correlated_density, _separable_density
+    from vae_course.evaluation import Plane
+    from vae_course.evaluation.latent_space import _correlated_density, _separable_density
 
     g = torch.Generator().manual_seed(3)
     mu, logvar = torch.randn(50, 2, generator=g, dtype=torch.float64), 0.4 * torch.randn(50, 2, generator=g,

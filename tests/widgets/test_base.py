@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from vae_course.latent_space import axis_plane, pca_plane
+from vae_course.evaluation import axis_plane, pca_plane
 from vae_course.models import VAE
-from vae_course.widgets import digit_encoder, interpolation_explorer, latent_explorer
+from vae_course.views import digit_encoder, interpolation_explorer, latent_explorer
 
 
 def test_bad_input_gives_clear_errors(model, data):
@@ -56,7 +56,7 @@ def test_close_forgets_every_widget_of_the_view(model, data):
 
 # --- issue 10: the views' default window holds 99% of the images' posterior means -----------------------------------
 def test_covering_limit_is_the_smallest_multiple_holding_the_share():
-    from vae_course.widgets import covering_limit
+    from vae_course.views import covering_limit
 
     inside = torch.linspace(-1.2, 1.2, 990).reshape(495, 2)  # 495 rows, every |coordinate| <= 1.2
     far = torch.full((5, 2), 7.0)
@@ -76,7 +76,7 @@ def test_covering_limit_is_the_smallest_multiple_holding_the_share():
 
 
 def test_covering_limit_rejects_bad_input():
-    from vae_course.widgets import covering_limit
+    from vae_course.views import covering_limit
 
     with pytest.raises(ValueError, match="finite"):
         covering_limit(torch.tensor([[0.0, float("nan")]]))

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from vae_course.models import CVAE
-from vae_course.widgets import cvae_explorer, digit_png
+from vae_course.views import cvae_explorer, digit_png
 
 
 def _model(latent=2):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vae_course.widgets import digit_encoder
+from vae_course.views import digit_encoder
 
 
 def test_digit_encoder_position_matches_encode(model, data):

@@ -1,7 +1,7 @@
 import pytest
 
-from vae_course.toy import LinearGaussian
-from vae_course.widgets.elbo_panel import ELBOPanel, panel_numbers
+from vae_course.theory import LinearGaussian
+from vae_course.views import ELBOPanel, panel_numbers
 
 TOY = LinearGaussian(2.0, 0.5, 1.0)
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vae_course.widgets import interpolation_explorer
+from vae_course.views import interpolation_explorer
 
 
 def test_interpolation_explorer_endpoints(model, data):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_course.latent_space import axis_plane, pca_plane
+from vae_course.evaluation import axis_plane, pca_plane
 from vae_course.models import VAE
-from vae_course.widgets import latent_explorer
+from vae_course.views import latent_explorer
 
 
 def png_size(data: bytes):
@@ -85,7 +85,7 @@ def test_explorer_rejects_nan_coordinates():
     import torch
 
     from vae_course.models import VAE
-    from vae_course.widgets import latent_explorer
+    from vae_course.views import latent_explorer
 
     torch.manual_seed(0)
     ex = latent_explorer(VAE())
@@ -118,8 +118,8 @@ class SpreadVAE(VAE):
 
 
 def test_default_window_holds_99_percent_of_the_means_and_the_twins_share_it(data):
-    from vae_course.latent_space import encode_means
-    from vae_course.widgets import digit_encoder, interpolation_explorer
+    from vae_course.evaluation import encode_means
+    from vae_course.views import digit_encoder, interpolation_explorer
 
     images, labels = data
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Issue 14: the explorer's digit and marker drawn by the page itself (vae_course.widgets.live).
+"""Issue 14: the explorer's digit and marker drawn by the page itself (vae_course.views.live).
 
 What the page computes is checked in a real browser (tests/browser/test_explorer_browser.py); here: which models
 get a page-side decoder, what the kernel sends the page, the tree, the static twin and the stored widget state.
@@ -10,9 +10,9 @@ import torch
 from ipywidgets.embed import dependency_state
 
 from vae_course.models import VAE, ConvVAE
-from vae_course.widgets import latent_explorer
-from vae_course.widgets.live import LiveLayer, browser_decoder, stored_as_stills
-from vae_course.widgets.snapshot import as_array
+from vae_course.views import LiveLayer, browser_decoder, stored_as_stills
+from vae_course.views import as_array
+from vae_course.views import latent_explorer
 
 
 def _children(w):
@@ -73,7 +73,7 @@ def test_the_page_gets_a_copy_taken_when_the_explorer_is_built(data):
 
 
 def test_a_plane_goes_to_the_page(data):
-    from vae_course.latent_space import pca_plane
+    from vae_course.evaluation import pca_plane
 
     torch.manual_seed(1)
     big = VAE(latent_dim=6)
@@ -165,7 +165,7 @@ def _page_formula(layer, coords):
 
 def test_the_cvae_explorer_draws_in_the_page_with_the_label_appended(data):
     from vae_course.models import CVAE
-    from vae_course.widgets import cvae_explorer
+    from vae_course.views import cvae_explorer
 
     torch.manual_seed(3)
     model = CVAE()
@@ -183,7 +183,7 @@ def test_the_cvae_explorer_draws_in_the_page_with_the_label_appended(data):
 
 
 def test_the_interpolation_explorer_draws_the_line_in_the_page(model, data):
-    from vae_course.widgets import interpolation_explorer
+    from vae_course.views import interpolation_explorer
 
     ex = interpolation_explorer(model, *data, start=2, end=9)
     assert ex.live in _children(ex.widget) and ex.image not in _children(ex.widget)

@@ -9,9 +9,9 @@ from PIL import Image
 
 from tests.test_bad_inputs import one_sentence_problem
 from vae_course.models import CVAE, VAE
-from vae_course.train import fit
-from vae_course.widgets import training_monitor
-from vae_course.widgets.monitor import TrainingMonitor, parse_every
+from vae_course.training import fit
+from vae_course.views import TrainingMonitor, parse_every
+from vae_course.views import training_monitor
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

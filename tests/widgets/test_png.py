@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_course.widgets import digit_png, latent_explorer
+from vae_course.views import digit_png, latent_explorer
 
 
 def png_size(data: bytes):
@@ -44,7 +44,7 @@ def test_marker_layer_sits_on_the_scatter(model, data):
 def test_digit_png_accepts_a_flat_image_and_rejects_two():
     import torch
 
-    from vae_course.widgets import digit_png
+    from vae_course.views import digit_png
 
     assert digit_png(torch.rand(784))[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="ONE image"):

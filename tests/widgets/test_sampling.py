@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_course.widgets import digit_encoder, digit_png, digits_row_png, latent_explorer
+from vae_course.views import digit_encoder, digit_png, digits_row_png, latent_explorer
 
 
 def _pixels(png: bytes) -> np.ndarray:

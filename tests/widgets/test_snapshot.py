@@ -6,8 +6,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-from vae_course.widgets import digit_encoder, latent_explorer
-from vae_course.widgets.snapshot import as_array
+from vae_course.views import as_array
+from vae_course.views import digit_encoder, latent_explorer
 
 
 def contains(big: np.ndarray, small: np.ndarray) -> bool:

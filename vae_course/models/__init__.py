@@ -16,17 +16,22 @@ Every family registers its class in ``MODEL_CLASSES`` when it is imported; this 
 ``from vae_course.models import MODEL_CLASSES`` (what :mod:`vae_course.checkpoints` does) knows every class. A new
 family gets its own module here, decorates its class with ``@register_model`` and is imported below.
 """
-from .autoregressive import AutoregressiveVAE, AutoregressiveVAEConfig
+from .autoregressive import (AutoregressiveVAE, AutoregressiveVAEConfig, MaskedLinear, causal_neighbours,
+                             causal_offsets, made_masks)
 from .base import VAEBase, check_images, check_latent, image_shape_for, require_positive_ints
 from .conv import ConvVAE, ConvVAEConfig
-from .cvae import CVAE, CVAEConfig
-from .deep import DeepVAE, DeepVAEConfig
+from .cvae import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
+from .deep import ACTIVATIONS, DeepVAE, DeepVAEConfig
 from .mlp import VAE, VAEConfig
 from .registry import MODEL_CLASSES, register_model
-from .vqvae import VQVAE, VQVAEConfig
+from .vqvae import (CodePrior, GRID, VQOutput, VQTerms, VQVAE, VQVAEConfig, code_counts, codebook_perplexity,
+                    dead_codes, ema_codebook, nearest_code, straight_through, vq_terms)
 
 __all__ = [
-    "MODEL_CLASSES", "AutoregressiveVAE", "AutoregressiveVAEConfig", "CVAE", "CVAEConfig", "ConvVAE", "ConvVAEConfig",
-    "DeepVAE", "DeepVAEConfig", "VAE", "VAEBase", "VAEConfig", "check_images", "check_latent", "image_shape_for",
-    "VQVAE", "VQVAEConfig", "register_model", "require_positive_ints",
+    "ACTIVATIONS", "AutoregressiveVAE", "AutoregressiveVAEConfig", "CVAE", "CVAEConfig", "CodePrior", "ConvVAE",
+    "ConvVAEConfig", "DeepVAE", "DeepVAEConfig", "GRID", "MODEL_CLASSES", "MaskedLinear", "VAE", "VAEBase", "VAEConfig",
+    "VQOutput", "VQTerms", "VQVAE", "VQVAEConfig", "causal_neighbours", "causal_offsets", "check_images",
+    "check_latent", "code_counts", "codebook_perplexity", "dead_codes", "digit_style_grid", "ema_codebook",
+    "image_shape_for", "label_codes", "made_masks", "nearest_code", "one_hot", "register_model",
+    "require_positive_ints", "straight_through", "vq_terms",
 ]

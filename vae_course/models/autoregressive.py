@@ -18,7 +18,7 @@ phenomenon notebook 09 measures (active units, per-dimension KL) and then counte
 
 Teacher forcing. To evaluate ``log p(x|z)`` the decoder needs the observed image ``x`` as its context:
 ``decode_logits(z, context=x)``. The class says ``decoder_sees_x = True``, so the course's shared objective
-(:func:`vae_course.losses.encode_decode`, and therefore ``fit``/``evaluate``, free bits and warm-up) passes
+(:func:`vae_course.objectives.encode_decode`, and therefore ``fit``/``evaluate``, free bits and warm-up) passes
 ``context=x`` itself, and ``model(x)`` does too.
 
 Binary images only. The product of Bernoulli factors is a distribution over **binary** images, and each factor's

@@ -1,6 +1,6 @@
 """The conditional VAE: encoder and decoder both see the digit label, so ``z`` only has to hold the *style*.
 
-Used by notebook 10 (and :mod:`vae_course.widgets.cvae_explorer`, its interactive view).
+Used by notebook 10 (and :mod:`vae_course.views.cvae_explorer`, its interactive view).
 
 The model (Sohn, Lee & Yan 2015), layer by layer (``C`` = number of classes, ``D`` = latent size)::
 
@@ -14,9 +14,9 @@ The prior stays p(z) = N(0, I), so the objective is the ELBO of log p(x | y)::
 
     log p(x | y) >= E_q(z|x,y)[ log p(x | z, y) ] - KL( q(z | x, y) || N(0, I) )
 
-:func:`vae_course.losses.model_elbo` computes it as ``model_elbo(model, x, y)``, and ``fit(train_labels=...,
+:func:`vae_course.objectives.model_elbo` computes it as ``model_elbo(model, x, y)``, and ``fit(train_labels=...,
 test_labels=...)`` passes the labels. The class is registered with :func:`vae_course.models.register_model`, so
-:func:`vae_course.checkpoints.load_checkpoint` rebuilds it.
+:func:`vae_course.training.load_checkpoint` rebuilds it.
 
 Reference:
     Sohn, Lee & Yan 2015, "Learning Structured Output Representation using Deep Conditional Generative Models"

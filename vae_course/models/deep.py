@@ -1,7 +1,7 @@
 """A deeper MLP VAE: several hidden layers per side, the course's best model for the log-likelihood.
 
 Used by notebook 08 (test log-likelihood with the importance-weighted bound) and ``benchmarks/best_model.py``; the
-recipe that trains it (and its checkpoint) is in :mod:`vae_course.deep_vae`.
+recipe that trains it (and its checkpoint) is in :mod:`vae_course.training.deep_vae`.
 
 The reference VAE (784-400-2) is built to be *looked at* (a 2-D latent space). To be *measured* as a density model
 it needs more room: more latent dimensions, two hidden layers on each side, and binary data. The layout::

@@ -1,0 +1,81 @@
+"""Argument checks shared by :func:`vae_course.training.fit` and :func:`vae_course.evaluation.evaluate`: one clear
+sentence each.
+
+Used by :mod:`vae_course.evaluation.scores` and :mod:`vae_course.training.fit_checks` (notebooks 05-11 and the CLI
+reach them through ``fit`` and ``evaluate``). Every check runs once per call, before any data moves, and raises
+``ValueError`` or ``TypeError`` with a message that names the argument and says how to fix it, never a traceback
+from inside torch.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from .losses import LIKELIHOODS, ELBOTerms, check_sigma, check_unit_interval
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive whole number.")
+    return value
+
+
+def _number_at_least_0(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+    return float(value)
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "encode") or \
+            not hasattr(getattr(model, "config", None), "input_dim"):
+        raise TypeError(f"model must be a course VAE such as vae_course.models.VAE(), got {type(model).__name__}.")
+    if next(model.parameters(), None) is None:
+        raise TypeError(f"model ({type(model).__name__}) has no parameters to train or evaluate.")
+
+
+def _check_callable(name: str, value) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a function (or None), got {type(value).__name__}.")
+
+
+def _check_objective(likelihood, sigma, loss_fn) -> None:
+    _check_callable("loss_fn", loss_fn)
+    if loss_fn is None and likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood={likelihood!r} is not known: use one of {', '.join(LIKELIHOODS)}.")
+    check_sigma(sigma)
+
+
+def _as_flat_images(images, name: str, model) -> torch.Tensor:
+    """``images`` flattened to ``(N, input_dim)``, after checking type, shape and that they lie in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of images (e.g. from load_mnist), got {type(images).__name__}.")
+    if not images.is_floating_point():
+        raise TypeError(f"{name} has dtype {images.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+    input_dim = model.config.input_dim
+    if images.ndim < 2 or images.shape[0] == 0 or images[0].numel() != input_dim:
+        raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (N, 1, 28, 28) or (N, {input_dim}) "
+                         f"with N > 0.")
+    check_unit_interval(images, name)
+    return images.reshape(images.shape[0], input_dim)
+
+
+def _as_terms(terms) -> ELBOTerms:
+    """A ``loss_fn``'s result as float32 :class:`ELBOTerms`, or one clear ``TypeError``."""
+    if not (isinstance(terms, tuple) and len(terms) == 3 and all(isinstance(t, torch.Tensor) for t in terms)):
+        raise TypeError(f"loss_fn must return ELBOTerms(recon, kl, total) of per-image tensors, got "
+                        f"{type(terms).__name__}.")
+    return ELBOTerms(*(t.float() for t in terms))
+
+
+def _check_labels(labels, images: torch.Tensor, name: str):
+    if labels is None:
+        return None
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"{name} must be a 1-D tensor with one label per image ({images.shape[0]}), got {shape}.")
+    return labels
+
+

@@ -1,0 +1,55 @@
+"""Automatic checks, step-by-step hints and reference answers for the notebooks' exercises.
+
+Used by every notebook with an exercise (01-10), by ``python -m vae_course grade`` and by the student edition.
+Each ``check_*`` function takes the learner's function (or class), runs it and the package's reference on fixed and
+seeded random inputs, and returns a :class:`CheckResult`. It shows as one line when it is the last line of a cell:
+
+* ``PASS name: ...`` when every case matches (the result is truthy);
+* ``FAIL name: case 3 (...): largest absolute difference ... at index ...`` with the inputs, a wrong shape or dtype
+  named as such, and a diagnosis where the mistake is a known one; never the formula;
+* ``TODO name: not written yet (it raises NotImplementedError).`` for an unwritten stub.
+
+The verdict is also in the output's metadata, ``{"vae_course": {"exercise": name, "verdict": ...}}``, for the
+grader. ``hint(name)`` gives the next of three hints (the idea, the key step in words, the formula);
+``mine_or_reference(fn, name)`` returns the learner's function if it passes, else the reference, so that the cells
+below run either way; ``reveal(prediction, measured, what=..., explanation=...)`` is the "predict, then run" step.
+
+Exercise cells follow one convention: the learner's function lives in a cell tagged ``solution`` with the part to
+write between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the student edition replaces it with a stub), and the
+next cell's last line calls the checker.
+
+* :mod:`~vae_course.teaching.exercises.core`            :class:`CheckResult`, :func:`compare`, :func:`random_cases`, helpers
+* :mod:`~vae_course.teaching.exercises.registry`        every exercise by name, :func:`hint`, :func:`mine_or_reference`
+* :mod:`~vae_course.teaching.exercises.theory`          notebooks 01-04
+* :mod:`~vae_course.teaching.exercises.theory_limits`   notebooks 02 and 04 (the mean-field q, log q by a change of variables)
+* :mod:`~vae_course.teaching.exercises.practice`        notebooks 05-06 (the loss, latent paths)
+* :mod:`~vae_course.teaching.exercises.practice_models` notebook 05 (the VAE module, one training step)
+* :mod:`~vae_course.teaching.exercises.beyond`          notebooks 07-10
+* :mod:`~vae_course.teaching.exercises.beyond_models`   notebooks 08-10 (log-weights, free bits, the CVAE's pass)
+* :mod:`~vae_course.teaching.exercises.priors`          notebook 11 (the mixture's log-density, the Monte-Carlo KL)
+* :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (nearest-code quantisation)
+
+A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
+``EXERCISES``, and its checker is re-exported here.
+"""
+from .beyond import (check_active_units, check_cb_log_normalizer, check_condition_on_label, check_iwae_estimate,
+                     check_kl_weight, check_local_elbo, check_optimal_sigma)
+from .beyond_models import check_cvae_forward, check_cvae_inputs, check_free_bits, check_iwae_bound, check_log_weights
+from .core import Case, CheckResult, Exercise, compare, random_cases
+from .practice import check_interpolation_path, check_vae_loss
+from .practice_models import check_train_step, check_vae_module
+from .priors import check_mc_kl, check_mixture_log_density
+from .registry import EXERCISES, HINTS, exercise_of_checker, hint, mine_or_reference, reveal
+from .theory import (check_gaussian_kl, check_mc_marginal, check_reparameterize, check_score_function,
+                     check_toy_elbo, check_toy_posterior)
+from .theory_limits import check_log_q_tril, check_mean_field_q
+from .vq import check_nearest_code
+
+__all__ = [
+    "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
+    "check_condition_on_label", "check_cvae_forward", "check_cvae_inputs", "check_free_bits", "check_gaussian_kl",
+    "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
+    "check_local_elbo", "check_log_q_tril", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
+    "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
+    "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
+]

@@ -1,0 +1,354 @@
+"""The exercises of notebooks 08-10 that work on a whole model: the importance log-weights of a VAE batch and the
+bound from them (08), the free-bits KL term (09), and the CVAE's conditioned inputs and forward pass (10).
+
+Noise is passed in, so that every answer is deterministic: ``eps`` holds standard normal draws, ``(k, B, D)`` for
+the ``k`` importance samples of ``B`` images, ``(B, D)`` for one forward pass. The models are course models with
+seeded weights (the log-variance head pushed away from 0, so that a standard deviation used as a variance shows).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+from .core import CheckResult, Exercise, compare, random_cases, seeded
+
+
+def _vae(input_dim=784, hidden_dim=400, latent_dim=2, seed=0):
+    from ...models import VAE
+
+    with seeded(seed):
+        model = VAE(input_dim, hidden_dim, latent_dim, image_shape=(1, 28, 28) if input_dim == 784 else (input_dim,))
+        with torch.no_grad():
+            model.fc_mu.bias.add_(0.5)
+            model.fc_logvar.bias.fill_(-1.5)  # sigma about 0.47: a std used as a variance shows
+            model.fc4.weight.mul_(4.0)  # confident logits: the likelihood term matters
+    return model.eval()
+
+
+def _binary(seed, shape):
+    return torch.bernoulli(torch.full(shape, 0.3), generator=torch.Generator().manual_seed(seed))
+
+
+# --- Notebook 08: the importance log-weights and the bound from them ---
+def _log_weights_reference(model, x, eps):
+    """log p(x|z) + log p(z) - log q(z|x) at z = mu + sigma * eps: ``(k, B)``."""
+    from ...evaluation.iwae import vae_log_joint, vae_proposal
+
+    with torch.no_grad():
+        mu, logvar = model.encode(x)  # (B, D) each
+        z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, D)
+        return vae_log_joint(model)(x, z) - vae_proposal(model)(x).log_prob(z)  # (k, B)
+
+
+def _log_weight_parts(model, x, eps):
+    """(log p(x|z), log p(z), log q(z|x), mu, logvar, z) of the reference, for the wrong variants."""
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * eps
+        k, b, d = z.shape
+        logits = model.decode_logits(z.reshape(k * b, d)).reshape(k, b, -1)
+        flat = x.reshape(1, b, -1).expand_as(logits)
+        log_lik = -F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(-1)
+        return log_lik, Normal(0.0, 1.0).log_prob(z).sum(-1), Normal(mu, std).log_prob(z).sum(-1), mu, logvar, z
+
+
+def _log_weight_cases():
+    big, small = _vae(), _vae(16, 8, 3, seed=1)
+    gen = torch.Generator().manual_seed(81)
+    return [
+        ("VAE 784-400-2, 3 binary images (3, 1, 28, 28), k = 5", (big, _binary(1, (3, 1, 28, 28)),
+                                                                  torch.randn(5, 3, 2, generator=gen)), {}),
+        ("k = 1, flat images (2, 784)", (big, _binary(2, (2, 784)), torch.randn(1, 2, 2, generator=gen)), {}),
+        ("a small VAE 16-8-3 on 4 flat 16-pixel images, k = 7", (small, _binary(3, (4, 16)),
+                                                                 torch.randn(7, 4, 3, generator=gen)), {}),
+    ]
+
+
+def _lw_variant(combine):
+    def wrong(model, x, eps):
+        return combine(*_log_weight_parts(model, x, eps))
+    return wrong
+
+
+LOG_WEIGHT_DIAGNOSES = [
+    ("The prior term log p(z) seems to be missing.", _lw_variant(lambda ll, lp, lq, mu, lv, z: ll - lq)),
+    ("The proposal term log q(z|x) seems to be missing.", _lw_variant(lambda ll, lp, lq, mu, lv, z: ll + lp)),
+    ("log q(z|x) seems to have the wrong sign: the weight divides by q.",
+     _lw_variant(lambda ll, lp, lq, mu, lv, z: ll + lp + lq)),
+    ("The likelihood term seems to have the wrong sign: log p(x|z) is minus the BCE.",
+     _lw_variant(lambda ll, lp, lq, mu, lv, z: -ll + lp - lq)),
+    ("Did you use the variance where the standard deviation belongs in q(z|x)?",
+     _lw_variant(lambda ll, lp, lq, mu, lv, z: ll + lp - Normal(mu, lv.exp()).log_prob(z).sum(-1))),
+]
+
+
+def check_log_weights(student_fn: Callable) -> CheckResult:
+    """Notebook 08: ``log_weights(model, x, eps) -> (k, B)``, the importance log-weights of a VAE batch.
+
+    ``model`` is a course VAE (``encode``, ``decode_logits``), ``x`` images ``(B, 1, 28, 28)`` or ``(B, 784)``,
+    ``eps`` standard normal draws ``(k, B, D)``. With ``z = mu + sigma * eps`` (``mu, logvar = model.encode(x)``),
+    the answer is ``log p(x|z) + log p(z) - log q(z|x)``: the Bernoulli log-likelihood of the decoder's logits
+    summed over pixels, the standard normal prior and the Gaussian q, each summed over the latent dimensions.
+    Compared with :func:`vae_course.evaluation.vae_log_joint` and :func:`vae_course.evaluation.vae_proposal`.
+    """
+    return compare(student_fn, _log_weights_reference, _log_weight_cases(), name="log_weights",
+                   diagnoses=LOG_WEIGHT_DIAGNOSES, inputs="seeded models, images and noise")
+
+
+def _iwae_bound_reference(model, x, eps):
+    return torch.logsumexp(_log_weights_reference(model, x, eps), dim=0) - math.log(eps.shape[0])
+
+
+def check_iwae_bound(student_fn: Callable) -> CheckResult:
+    """Notebook 08: ``iwae_bound(model, x, eps) -> (B,)``, the importance-weighted bound L_k from the log-weights.
+
+    The same inputs as :func:`check_log_weights`; the answer is the log of the average of the ``k`` weights of each
+    image, computed in log space (usually ``iwae_estimate(log_weights(model, x, eps))``).
+    """
+    diagnoses = [
+        ("You might be missing the 1/k of the average: your value is the log of the sum of the weights.",
+         lambda model, x, eps: torch.logsumexp(_log_weights_reference(model, x, eps), 0)),
+        ("You averaged the log-weights: that is the ELBO estimate. The bound averages the weights, then takes the log.",
+         lambda model, x, eps: _log_weights_reference(model, x, eps).mean(0)),
+    ]
+    return compare(student_fn, _iwae_bound_reference, _log_weight_cases()[:1] + [
+        ("VAE 784-400-2, 3 images, k = 50", (_vae(), _binary(4, (3, 1, 28, 28)),
+                                             torch.randn(50, 3, 2, generator=torch.Generator().manual_seed(82))), {}),
+    ] + _log_weight_cases()[2:], name="iwae_bound", diagnoses=diagnoses, inputs="seeded models, images and noise")
+
+
+# --- Notebook 09: the free-bits KL term ---
+def _free_bits_reference(mu, logvar, free_bits):
+    """The KL term of :func:`vae_course.objectives.warmup._free_bits_terms`: per-dimension batch-mean KL, clamped below."""
+    from ...objectives.losses import gaussian_kl_per_dim
+
+    return torch.clamp(gaussian_kl_per_dim(mu, logvar).mean(dim=0), min=free_bits).sum()
+
+
+def check_free_bits(student_fn: Callable) -> CheckResult:
+    """Notebook 09: ``free_bits_kl(mu, logvar, free_bits) -> scalar``, the KL term of the free-bits objective.
+
+    ``mu``, ``logvar`` are ``(B, D)``; each latent dimension's KL, averaged over the batch, counts as at least
+    ``free_bits`` nats; the term is the sum of those over the dimensions, exactly as ``fit(free_bits=...)`` uses
+    (:mod:`vae_course.objectives.warmup`).
+    """
+    from ...objectives.losses import gaussian_kl_per_dim
+
+    def make(gen):
+        b, d = int(torch.randint(2, 9, (), generator=gen)), int(torch.randint(1, 8, (), generator=gen))
+        scale = torch.rand(d, generator=gen) * 2  # some dimensions near the prior, some far from it
+        mu = scale * torch.randn(b, d, generator=gen)
+        lv = scale * torch.randn(b, d, generator=gen)
+        return (mu, lv, round(float(torch.rand((), generator=gen)) * 1.5, 3)), {}
+
+    t = torch.tensor
+    mixed_mu = t([[0.0, 2.0, 0.1], [0.0, -2.0, 1.6], [0.0, 1.0, 0.0], [0.0, 0.5, -0.2]])
+    cases = [("free_bits = 0: the plain batch-mean KL, summed", (mixed_mu, torch.zeros(4, 3), 0.0), {}),
+             ("a collapsed dimension (KL 0) with free_bits = 0.5", (mixed_mu, torch.zeros(4, 3), 0.5), {}),
+             ("a dimension above free_bits on some images and below on others",
+              (mixed_mu, t([[0.0, -1.0, 0.2]]).expand(4, 3), 0.3), {}),
+             ("free_bits above every dimension's KL", (0.1 * mixed_mu, torch.zeros(4, 3), 2.0), {}),
+             *random_cases(make, 4, seed=96)]
+
+    def kl(mu, lv):
+        return gaussian_kl_per_dim(mu, lv)
+
+    diagnoses = [
+        ("You might be clamping each image's KL before averaging over the batch: free bits clamps the batch "
+         "mean of each dimension.", lambda mu, lv, fb: torch.clamp(kl(mu, lv), min=fb).mean(0).sum()),
+        ("You might be clamping the total KL: free bits clamps each latent dimension on its own.",
+         lambda mu, lv, fb: torch.clamp(kl(mu, lv).sum(1).mean(), min=fb)),
+        ("You might be clamping the total KL: free bits clamps each latent dimension on its own.",
+         lambda mu, lv, fb: torch.clamp(kl(mu, lv).sum(1).mean(), min=fb * mu.shape[1])),
+        ("Your clamp seems to cap the KL from above: free bits raises a dimension's KL to at least free_bits.",
+         lambda mu, lv, fb: torch.clamp(kl(mu, lv).mean(0), max=fb).sum()),
+        ("You might be summing over the batch where free bits averages over it.",
+         lambda mu, lv, fb: torch.clamp(kl(mu, lv).sum(0), min=fb).sum()),
+    ]
+    return compare(student_fn, _free_bits_reference, cases, name="free_bits_kl", diagnoses=diagnoses)
+
+
+# --- Notebook 10: the CVAE's conditioned inputs and forward pass ---
+def _one_hot(y, num_classes):
+    from ...models.cvae import one_hot
+
+    return one_hot(y, num_classes)
+
+
+def _cvae_inputs_reference(x, z, y, num_classes=10):
+    c = _one_hot(y, num_classes)  # (B, C)
+    return torch.cat([x.reshape(len(x), -1), c], dim=1), torch.cat([z, c], dim=1)  # (B, 784 + C), (B, D + C)
+
+
+def check_cvae_inputs(student_fn: Callable) -> CheckResult:
+    """Notebook 10: ``cvae_inputs(x, z, y, num_classes=10) -> (encoder_input, decoder_input)``.
+
+    ``x`` images ``(B, 1, 28, 28)`` or ``(B, 784)``, ``z`` codes ``(B, D)``, ``y`` integer labels ``(B,)``. The
+    encoder of :class:`vae_course.models.CVAE` reads ``[x, one_hot(y)]`` ``(B, 784 + C)`` and the decoder
+    ``[z, one_hot(y)]`` ``(B, D + C)``, the one-hot code last.
+    """
+    def make(gen):
+        b, d = int(torch.randint(1, 7, (), generator=gen)), int(torch.randint(1, 5, (), generator=gen))
+        return (torch.rand(b, 1, 28, 28, generator=gen), torch.randn(b, d, generator=gen),
+                torch.randint(0, 10, (b,), generator=gen)), {}
+
+    gen = torch.Generator().manual_seed(97)
+    cases = [("2 images (2, 1, 28, 28), codes (2, 2), labels 3, 7",
+              (torch.rand(2, 1, 28, 28, generator=gen), torch.tensor([[0.5, -1.0], [2.0, 0.0]]), torch.tensor([3, 7])),
+              {}),
+             ("flat images (3, 784), labels 0, 0, 9", (torch.rand(3, 784, generator=gen), torch.randn(3, 2, generator=gen),
+                                                       torch.tensor([0, 0, 9])), {}),
+             ("four classes only", (torch.rand(2, 784, generator=gen), torch.ones(2, 3), torch.tensor([1, 3])),
+              {"num_classes": 4}),
+             *random_cases(make, 4, seed=98)]
+
+    def swapped(x, z, y, num_classes=10):
+        c = _one_hot(y, num_classes)
+        return torch.cat([c, x.reshape(len(x), -1)], 1), torch.cat([c, z], 1)
+
+    def raw(x, z, y, num_classes=10):
+        c = y[:, None].float()
+        return torch.cat([x.reshape(len(x), -1), c], 1), torch.cat([z, c], 1)
+
+    diagnoses = [("The label code seems to come first: the CVAE appends it after the features.", swapped),
+                 ("You might be appending the label itself as one number: it goes in as a one-hot code of "
+                  "num_classes entries.", raw)]
+    return compare(student_fn, _cvae_inputs_reference, cases, name="cvae_inputs", diagnoses=diagnoses,
+                   names=("encoder input", "decoder input"))
+
+
+class CVAELayers(nn.Module):
+    """Only the layers of a :class:`vae_course.models.CVAE` (shared with it) and its sizes: no encode/decode."""
+
+    def __init__(self, cvae):
+        super().__init__()
+        self.fc1, self.fc_mu, self.fc_logvar, self.fc3, self.fc4 = (cvae.fc1, cvae.fc_mu, cvae.fc_logvar, cvae.fc3,
+                                                                    cvae.fc4)
+        self.num_classes, self.latent_dim = cvae.num_classes, cvae.latent_dim
+        self.source = {"cvae": cvae}  # a dict, so that the full model is not a submodule
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, latent_dim={self.latent_dim}"
+
+
+def _cvae_forward_reference(model, x, y, eps):
+    """``(logits, mu, logvar)`` of one CVAE pass with the given noise, from the layers of ``model``."""
+    with torch.no_grad():
+        c = _one_hot(y, model.num_classes)
+        h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))  # (B, 400)
+        mu, logvar = model.fc_mu(h), model.fc_logvar(h)  # (B, D) each
+        z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
+        return model.fc4(F.relu(model.fc3(torch.cat([z, c], dim=1)))), mu, logvar  # (B, 784), (B, D), (B, D)
+
+
+def _cvae_forward_package(layers, x, y, eps):
+    """The same pass through the package's own :meth:`CVAE.encode` and :meth:`CVAE.decode_logits`."""
+    cvae = layers.source["cvae"]
+    with torch.no_grad():
+        mu, logvar = cvae.encode(x, y)
+        return cvae.decode_logits(mu + torch.exp(0.5 * logvar) * eps, y), mu, logvar
+
+
+def _cvae_cases():
+    from ...models import CVAE
+
+    out = []
+    for i, (desc, sizes, b, flat) in enumerate([("CVAE 784-400-2, 3 images (3, 1, 28, 28)", {}, 3, False),
+                                                ("CVAE 784-16-3, 4 flat images (4, 784)",
+                                                 {"hidden_dim": 16, "latent_dim": 3}, 4, True)]):
+        with seeded(10 + i):
+            cvae = CVAE(**sizes)
+            with torch.no_grad():
+                cvae.fc_logvar.bias.fill_(-1.5)
+        gen = torch.Generator().manual_seed(20 + i)
+        x = torch.rand(b, 784, generator=gen)
+        y = torch.randint(0, 10, (b,), generator=gen)
+        out.append((desc, (CVAELayers(cvae), x if flat else x.reshape(b, 1, 28, 28), y,
+                           torch.randn(b, cvae.latent_dim, generator=gen)), {}))
+    return out
+
+
+def check_cvae_forward(student_fn: Callable) -> CheckResult:
+    """Notebook 10: ``cvae_forward(model, x, y, eps) -> (logits, mu, logvar)``, one pass of the CVAE by hand.
+
+    ``model`` holds the layers of a :class:`vae_course.models.CVAE` (``fc1``, ``fc_mu``, ``fc_logvar``, ``fc3``,
+    ``fc4``) and ``num_classes``; the checker's model has no ``encode``/``decode_logits``, so the pass is written
+    with the layers: the encoder reads ``[x, one_hot(y)]``, ``z = mu + sigma * eps``, the decoder reads
+    ``[z, one_hot(y)]``; ReLU after each hidden layer, logits out. Compared with ``CVAE.encode`` and
+    ``CVAE.decode_logits``.
+    """
+    def variant(relu=True, noise=True, std=True, squash=False, label_first=False):
+        def wrong(model, x, y, eps):
+            act = F.relu if relu else (lambda t: t)
+            c = _one_hot(y, model.num_classes)
+            flat = x.reshape(len(x), -1)
+            h = act(model.fc1(torch.cat([c, flat] if label_first else [flat, c], 1)))
+            mu, lv = model.fc_mu(h), model.fc_logvar(h)
+            z = mu + (torch.exp(0.5 * lv if std else lv) * eps if noise else 0)
+            logits = model.fc4(act(model.fc3(torch.cat([c, z] if label_first else [z, c], 1))))
+            return torch.sigmoid(logits) if squash else logits, mu, lv
+        return wrong
+
+    diagnoses = [("You might be missing the ReLU after a hidden layer.", variant(relu=False)),
+                 ("Your z ignores the noise eps: decode a sample of q, not its mean.", variant(noise=False)),
+                 ("Did you use the variance where the standard deviation belongs?", variant(std=False)),
+                 ("Those look like pixel means: return the logits, before any sigmoid.", variant(squash=True)),
+                 ("The label code seems to come first: the CVAE appends it after x and after z.",
+                  variant(label_first=True))]
+    notes = [("mat1 and mat2", "A layer got an input of the wrong width: both the encoder's input and the decoder's "
+                               "need the one-hot label appended."),
+             ("object has no attribute 'encode'", "Write the pass with the model's layers (model.fc1, ...): the "
+                                                  "checker's model has no encode or decode_logits."),
+             ("object has no attribute 'decode", "Write the pass with the model's layers (model.fc3, model.fc4): the "
+                                                 "checker's model has no decode_logits.")]
+    return compare(student_fn, _cvae_forward_package, _cvae_cases(), name="cvae_forward", diagnoses=diagnoses,
+                   names=("logits", "mu", "logvar"), error_notes=notes, inputs="seeded models, images and noise")
+
+
+EXERCISES = (
+    Exercise("log_weights", check_log_weights, _log_weights_reference, (
+        "Each importance weight compares the joint p(x, z) with the proposal q(z|x) at a draw z from q; in log "
+        "space it is log p(x|z) + log p(z) - log q(z|x), one number per draw and image.",
+        "Encode x to mu and logvar; build all k draws at once from eps (k, B, D) by shifting and scaling; decode "
+        "the k * B codes in one batch (reshape to (k * B, D) and back). The decoder's log-likelihood is minus the "
+        "BCE from the logits summed over the pixels; the prior's and q's log densities are summed over the latent "
+        "dimensions.",
+        "`z = mu + torch.exp(0.5 * logvar) * eps`, "
+        "`log_px_z = -F.binary_cross_entropy_with_logits(logits, x_flat.expand_as(logits), reduction='none').sum(-1)`, "
+        "`log_pz = Normal(0, 1).log_prob(z).sum(-1)`, `log_qz = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z)"
+        ".sum(-1)`, and `log_px_z + log_pz - log_qz`."), "08"),
+    Exercise("iwae_bound", check_iwae_bound, _iwae_bound_reference, (
+        "The importance-weighted bound L_k of an image is the log of the average of its k importance weights.",
+        "Compute the (k, B) log-weights with your log_weights, then average the weights over the k samples "
+        "without leaving log space, as iwae_estimate does.",
+        "`torch.logsumexp(log_weights(model, x, eps), dim=0) - math.log(eps.shape[0])`."), "08"),
+    Exercise("free_bits_kl", check_free_bits, _free_bits_reference, (
+        "Free bits stops the optimizer from pushing a latent dimension's KL below free_bits nats: each "
+        "dimension's KL, averaged over the batch, counts as at least free_bits.",
+        "Compute the KL per image and per dimension, (B, D), without summing; average over the batch to get one "
+        "KL per dimension; raise every one below free_bits to free_bits; sum over the dimensions.",
+        "`kl_dims = -0.5 * (1 + logvar - mu**2 - logvar.exp())` and "
+        "`torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()`."), "09"),
+    Exercise("cvae_inputs", check_cvae_inputs, _cvae_inputs_reference, (
+        "The CVAE gives the label to both networks: the encoder reads the image and the label, the decoder the "
+        "code and the label, the label as a one-hot code.",
+        "Flatten the images to (B, 784); make float one-hot rows of length num_classes from the integer labels; "
+        "append them after the features of x and after those of z, along the feature axis.",
+        "`c = F.one_hot(y, num_classes).float()`, `torch.cat([x.reshape(len(x), -1), c], dim=1)` and "
+        "`torch.cat([z, c], dim=1)`."), "10"),
+    Exercise("cvae_forward", check_cvae_forward, _cvae_forward_reference, (
+        "A CVAE pass is a VAE pass in which both networks also read the label: encode [x, y] to mu and logvar, "
+        "draw z with the given noise, decode [z, y] to logits.",
+        "Build the one-hot label rows; the encoder's hidden layer reads the flattened image with the label "
+        "appended, then a ReLU and the two heads; z shifts and scales eps; the decoder's hidden layer reads z with "
+        "the label appended, then a ReLU and the output layer (no sigmoid).",
+        "`h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], 1)))`, "
+        "`mu, logvar = model.fc_mu(h), model.fc_logvar(h)`, `z = mu + torch.exp(0.5 * logvar) * eps`, "
+        "`logits = model.fc4(F.relu(model.fc3(torch.cat([z, c], 1))))`."), "10"),
+)

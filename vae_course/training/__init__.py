@@ -1,0 +1,43 @@
+"""Everything that trains: ``fit`` and its ``History``, checkpoints, the cached recipes and the sweeps.
+
+Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``), the CLI and ``benchmarks/``.
+
+* :mod:`~vae_course.training.fit_loop`       ``fit``, ``History``, ``make_adam``, mixed precision (notebooks 05-12)
+* :mod:`~vae_course.training.fit_checks`     the checks of ``fit``'s training options (one sentence each)
+* :mod:`~vae_course.training.checkpoints`    atomic, weights-only checkpoints (notebooks 05, 06, 08, 11; the CLI)
+* :mod:`~vae_course.training.pretrained`     the reference models and the learned-prior runs: load or train
+  (notebooks 04-06, 08, 11)
+* :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
+* :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
+* :mod:`~vae_course.training.vq`             the VQ-VAE's training loop and codebook measures (notebook 12)
+* :mod:`~vae_course.training.sweeps`         experiments that train several models: the beta sweep and collapse runs
+  (notebook 09), the likelihood table (notebook 07)
+"""
+from .checkpoints import (CheckpointError, FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, read_checkpoint,
+                          save_checkpoint)
+from .deep_vae import (BestRecipe, best_checkpoint_path, best_recipe, cosine_lr, load_or_train_best_model,
+                       train_best_model)
+from .fit_checks import check_optimizer_covers, objective_options
+from .fit_loop import History, PRECISIONS, TrainingDivergedError, autocast_dtype, cpu_has_native_bf16, fit, make_adam
+from .iwae_training import (IWAERecipe, IWAERun, SCORE_KEYS, cached_gap_split, evaluate_model, iwae_checkpoint_path,
+                            iwae_recipe, load_or_train_iwae, weights_fingerprint)
+from .pretrained import (PRIOR_KINDS, Pretrained, PriorRecipe, PriorRun, Recipe, build_model, build_prior,
+                         checkpoint_name, checkpoint_path, data_fingerprint, default_epochs, estimate_training_seconds,
+                         load_or_train, load_or_train_with_prior, make_prior_recipe, make_recipe, save_pretrained,
+                         stored_recipe, train_reference)
+from .sweeps import LikelihoodRow, TABLE_SETUPS, beta_sweep, collapse_run, format_table, likelihood_table, remedy_runs
+from .vq import VQHistory, encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
+
+__all__ = [
+    "BestRecipe", "CheckpointError", "FORMAT_VERSION", "History", "IWAERecipe", "IWAERun", "LikelihoodRow",
+    "MAX_PARAMETERS", "PRECISIONS", "PRIOR_KINDS", "Pretrained", "PriorRecipe", "PriorRun", "Recipe", "SCORE_KEYS",
+    "TABLE_SETUPS", "TrainingDivergedError", "VQHistory", "autocast_dtype", "best_checkpoint_path", "best_recipe",
+    "beta_sweep", "build_model", "build_prior", "cached_gap_split", "check_optimizer_covers", "checkpoint_name",
+    "checkpoint_path", "collapse_run", "cosine_lr", "cpu_has_native_bf16", "data_fingerprint", "default_epochs",
+    "encode_indices", "estimate_training_seconds", "evaluate_model", "fit", "format_table", "init_codebook",
+    "iwae_checkpoint_path", "iwae_recipe", "likelihood_table", "load_checkpoint", "load_or_train",
+    "load_or_train_best_model", "load_or_train_iwae", "load_or_train_with_prior", "make_adam", "make_prior_recipe",
+    "make_recipe", "objective_options", "read_checkpoint", "remedy_runs", "restart_dead_codes", "save_checkpoint",
+    "save_pretrained", "stored_recipe", "train_best_model", "train_reference", "train_vqvae", "vq_bound",
+    "weights_fingerprint",
+]

@@ -1,0 +1,351 @@
+"""The course's trained reference models: train once in notebook 05, reuse them in notebook 06 (and later).
+
+Used by notebooks 05, 06 and 11 and ``benchmarks/bench_explorer.py``.
+
+Notebook 05 trains the reference MNIST VAE (784-400-2) and its latent-20 sibling and saves them as
+``<checkpoint_dir>/vae_latent2.pt`` and ``vae_latent20.pt``. Notebook 06 calls :func:`load_or_train`, which loads
+such a checkpoint when it was trained with the same :class:`Recipe` (sizes, epochs, optimizer settings, seed and the
+very same training images) and otherwise trains one itself and saves it. So every notebook runs on its own after a
+kernel restart, and a checkpoint left over from a quick-mode run is never mistaken for a full-mode one.
+Notebook 11's VAEs trained with a learned prior are cached the same way by :func:`load_or_train_with_prior`
+(``<checkpoint_dir>/nb11_<kind>_z2.pt``, with the prior's weights and the notebook's costly test scores).
+
+    >>> pre = load_or_train(2)                      # doctest: +SKIP
+    >>> pre.model, pre.history.test_loss[-1], pre.trained   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from ..models import VAE
+from .fit_loop import History, fit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a trained reference model looks like; a checkpoint is reused only if it matches.
+
+    ``n_train`` and ``data_fingerprint`` (the sum of the training images' 0-255 grey levels) identify the training
+    images, so the 4,096-image quick-mode subset and the full split give different recipes.
+    """
+
+    latent_dim: int = 2
+    hidden_dim: int = 400
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    n_train: int = 0
+    data_fingerprint: int = 0
+
+    def __post_init__(self):
+        for name in ("latent_dim", "hidden_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr={self.lr!r} must be a positive number.")
+
+    def describe(self) -> str:
+        """One line for the learner, e.g. ``784-400-2, 10 epochs on 22,699 images``."""
+        return (f"784-{self.hidden_dim}-{self.latent_dim}, {self.epochs} epoch{'s' if self.epochs != 1 else ''} on "
+                f"{self.n_train:,} images")
+
+
+def data_fingerprint(images: torch.Tensor) -> int:
+    """An exact integer that identifies a set of images: the sum of their grey levels on the 0-255 scale."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.numel() == 0:
+        raise TypeError("images must be a non-empty float tensor of images in [0, 1] (e.g. from load_mnist).")
+    return int(images.mul(255).round().to(torch.int64).sum().item())
+
+
+def default_epochs() -> int:
+    """The reference 10 epochs in full mode, 2 in quick mode."""
+    from ..config import pick
+
+    return pick(10, 2)
+
+
+def make_recipe(latent_dim: int, train_images: torch.Tensor, *, epochs: int | None = None, hidden_dim: int = 400,
+                batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> Recipe:
+    """The :class:`Recipe` for training on ``train_images`` (``epochs`` defaults to :func:`default_epochs`)."""
+    return Recipe(latent_dim=latent_dim, hidden_dim=hidden_dim, epochs=default_epochs() if epochs is None else epochs,
+                  batch_size=batch_size, lr=lr, seed=seed, n_train=int(train_images.shape[0]),
+                  data_fingerprint=data_fingerprint(train_images))
+
+
+def checkpoint_name(latent_dim: int) -> str:
+    """The file name notebook 05 saves to and notebook 06 loads from: ``vae_latent{latent_dim}.pt``."""
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
+        raise ValueError(f"latent_dim={latent_dim!r} must be a positive whole number.")
+    return f"vae_latent{latent_dim}.pt"
+
+
+def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None) -> Path:
+    """``folder / checkpoint_name(latent_dim)``; ``folder`` defaults to :func:`vae_course.config.checkpoint_dir`."""
+    from ..config import checkpoint_dir
+
+    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim)
+
+
+def build_model(recipe: Recipe) -> VAE:
+    """A freshly initialized reference VAE for ``recipe``, seeded with ``recipe.seed`` (same weights every time)."""
+    from ..config import seed_everything
+
+    seed_everything(recipe.seed)
+    return VAE(784, recipe.hidden_dim, recipe.latent_dim)
+
+
+def train_reference(recipe: Recipe, train_images: torch.Tensor, test_images: torch.Tensor | None = None, *,
+                    progress: bool = False, device=None) -> tuple[VAE, History]:
+    """Train :func:`build_model` ``(recipe)`` with :func:`vae_course.training.fit`; the model comes back on the CPU."""
+    if int(train_images.shape[0]) != recipe.n_train:
+        raise ValueError(f"the recipe is for {recipe.n_train:,} training images, got {train_images.shape[0]:,}: "
+                         f"build it with make_recipe(latent_dim, train_images).")
+    model = build_model(recipe)
+    history = fit(model, train_images, test_images, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                  lr=recipe.lr, seed=recipe.seed, device=device, progress=progress)
+    return model.cpu().eval(), history
+
+
+def estimate_training_seconds(recipe: Recipe, n_test: int = 0, device=None) -> float:
+    """Roughly how long :func:`train_reference` takes here: a few timed training steps, scaled to the recipe.
+
+    Measured on a throw-away model (the real one is seeded afresh), so it costs a fraction of a second and changes
+    no result.
+    """
+    from ..config import get_device
+    from ..objectives.losses import model_elbo
+    from .fit_loop import autocast_dtype, make_adam
+
+    dev = get_device(device)
+    amp = autocast_dtype("auto", dev)
+    with torch.random.fork_rng(devices=[]):
+        model = VAE(784, recipe.hidden_dim, recipe.latent_dim).to(dev)
+        opt = make_adam(model.parameters(), recipe.lr)
+        x = torch.rand(recipe.batch_size, 784, device=dev)
+
+        def step():
+            with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                loss = model_elbo(model, x).total.float().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss.item()
+
+        step()  # warm-up
+        start = time.perf_counter()
+        for _ in range(3):
+            step()
+        per_step = (time.perf_counter() - start) / 3
+    steps = math.ceil(recipe.n_train / recipe.batch_size) * recipe.epochs
+    test_steps = math.ceil(n_test / recipe.batch_size) * recipe.epochs / 3  # evaluation: forward passes only
+    return per_step * (steps + test_steps)
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, 5 * round(seconds / 5))} seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def save_pretrained(model, history: History | None, recipe: Recipe, folder: str | os.PathLike | None = None) -> Path:
+    """Save ``model`` with its history and recipe to :func:`checkpoint_path` ``(recipe.latent_dim, folder)``."""
+    if getattr(model, "latent_dim", None) != recipe.latent_dim:
+        raise ValueError(f"the model has latent_dim={getattr(model, 'latent_dim', None)!r} but the recipe says "
+                         f"{recipe.latent_dim}.")
+    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder), history=history,
+                           extra={"recipe": asdict(recipe)})
+
+
+def stored_recipe(path: str | os.PathLike) -> Recipe | None:
+    """The :class:`Recipe` saved with a checkpoint, or ``None`` if it has none (or cannot be read)."""
+    try:
+        raw = (read_checkpoint(path).get("extra") or {}).get("recipe")
+        return Recipe(**{f.name: raw[f.name] for f in fields(Recipe)}) if isinstance(raw, dict) else None
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Pretrained:
+    """What :func:`load_or_train` returns: the model (eval mode, CPU), its history, where it lives, and how it came."""
+
+    model: VAE
+    history: History
+    recipe: Recipe
+    path: Path
+    trained: bool  # True: trained just now; False: loaded from ``path``
+
+    def __repr__(self) -> str:
+        how = "trained now and saved as" if self.trained else "loaded from"
+        return f"Pretrained(VAE {self.recipe.describe()}; {how} {self.path.name})"
+
+
+def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = None,
+                  test_images: torch.Tensor | None = None, epochs: int | None = None,
+                  folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = True,
+                  verbose: bool = True, device=None) -> Pretrained:
+    """Load the reference VAE with ``latent_dim`` from its checkpoint, or train it (and save it) if that is not possible.
+
+    Args:
+        latent_dim: 2 (the reference) or any other positive size (20 in notebooks 05-06).
+        train_images, test_images: default :func:`vae_course.data.course_data` (the full split in full mode, a
+            4,096-image subset in quick mode; test: all 10,000 or the first 2,000).
+        epochs: default 10 in full mode, 2 in quick mode.
+        folder: where checkpoints live (default :func:`vae_course.config.checkpoint_dir`).
+        retrain: train and overwrite even if a matching checkpoint exists.
+        progress: show fit's progress bar (``tqdm.auto``: a widget in JupyterLab) while training.
+        verbose: print one line saying what happens (and, before training, roughly how long it takes).
+
+    A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
+    mismatched checkpoint is replaced by a freshly trained model.
+    """
+    checkpoint_name(latent_dim)  # validates latent_dim
+    if train_images is None or test_images is None:
+        from ..data import course_data
+
+        tx, _, vx, _ = course_data()
+        train_images = tx if train_images is None else train_images
+        test_images = vx if test_images is None else test_images
+    recipe = make_recipe(latent_dim, train_images, epochs=epochs)
+    path = checkpoint_path(latent_dim, folder)
+    why = "retrain=True"
+    if not retrain:
+        found = stored_recipe(path) if path.is_file() else None
+        if found == recipe:
+            try:
+                model, hist = load_checkpoint(path, expected_config={"latent_dim": latent_dim}, with_history=True)
+            except CheckpointError:
+                why = "the checkpoint could not be loaded"
+            else:
+                history = History(**{k: v for k, v in hist.items() if k in History.__dataclass_fields__}) if hist else History()
+                if verbose:
+                    print(f"Loaded {path.name}: VAE {recipe.describe()}.")
+                return Pretrained(model, history, recipe, path, trained=False)
+        else:
+            why = ("there is no checkpoint yet" if not path.is_file() else
+                   "the checkpoint was trained differently" if found is not None else "the checkpoint has no recipe")
+    if verbose:
+        eta = _about(estimate_training_seconds(recipe, int(test_images.shape[0]), device))
+        print(f"Training VAE {recipe.describe()} ({why}): about {eta} here, then it is saved as {path.name} and "
+              f"reused next time ...", flush=True)
+    model, history = train_reference(recipe, train_images, test_images, progress=progress, device=device)
+    save_pretrained(model, history, recipe, folder)
+    if verbose:
+        print(f"Saved {path.name}.")
+    return Pretrained(model, history, recipe, path, trained=True)
+
+
+# --- Notebook 11: a VAE trained together with a learned prior, cached like the reference models ---------------------
+
+PRIOR_KINDS = ("standard", "mixture", "vamp")
+
+
+@dataclass(frozen=True)
+class PriorRecipe(Recipe):
+    """What decides a notebook-11 model: a :class:`Recipe` (20 epochs by default) plus the prior ``kind``
+    (``"standard"``, ``"mixture"`` or ``"vamp"``) and its number of ``components``; the training images are
+    binarized afresh at every batch."""
+
+    epochs: int = 20
+    kind: str = "standard"
+    components: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.kind not in PRIOR_KINDS:
+            raise ValueError(f"kind={self.kind!r} must be one of {', '.join(map(repr, PRIOR_KINDS))}.")
+        if self.kind != "standard" and (isinstance(self.components, bool) or not isinstance(self.components, int)
+                                        or self.components <= 0):
+            raise ValueError(f"components={self.components!r} must be a positive whole number for the {self.kind} "
+                             f"prior.")
+
+    @property
+    def file_name(self) -> str:
+        return f"nb11_{self.kind}_z{self.latent_dim}.pt"
+
+
+def make_prior_recipe(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
+                      **settings) -> PriorRecipe:
+    """The :class:`PriorRecipe` for training on ``train_images`` (they are identified by count and fingerprint)."""
+    return PriorRecipe(kind=kind, components=0 if kind == "standard" else components, epochs=epochs,
+                       n_train=int(train_images.shape[0]), data_fingerprint=data_fingerprint(train_images), **settings)
+
+
+def build_prior(recipe: PriorRecipe, model: VAE, train_images: torch.Tensor):
+    """The untrained prior of ``recipe`` for ``model``: N(0, I); a mixture seeded with ``recipe.seed``; or a
+    VampPrior whose pseudo-inputs start at ``recipe.components`` training images drawn with that seed."""
+    from ..objectives.priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+
+    if recipe.kind == "standard":
+        return StandardNormalPrior(recipe.latent_dim)
+    if recipe.kind == "mixture":
+        return MixtureOfGaussiansPrior(recipe.latent_dim, num_components=recipe.components, seed=recipe.seed)
+    picks = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(recipe.seed))[:recipe.components]
+    return VampPrior(model, num_components=recipe.components, init=train_images[picks])
+
+
+@dataclass
+class PriorRun:
+    """What :func:`load_or_train_with_prior` returns. ``extra`` is stored with the checkpoint (the recipe, the
+    prior's weights, ``train_seconds``, and whatever :meth:`save` is handed, e.g. a cached test score)."""
+
+    model: VAE
+    prior: torch.nn.Module
+    recipe: PriorRecipe
+    path: Path
+    trained: bool
+    extra: dict
+
+    def save(self, **results) -> Path:
+        """Store ``results`` in the checkpoint's ``extra`` next to the model (plain numbers, strings, lists, dicts)."""
+        self.extra.update(results)
+        return save_checkpoint(self.model, self.path, None, extra=self.extra)
+
+
+def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
+                             folder: str | os.PathLike | None = None, retrain: bool = False,
+                             progress: bool = False) -> PriorRun:
+    """Load notebook 11's VAE trained with the prior ``kind`` from ``<folder>/nb11_<kind>_z2.pt`` when its recipe
+    matches, else train it (Adam on the model's and the prior's parameters, ``binarize="dynamic"``) and save it.
+
+    Both the model and the prior start from the same seeded weights every time, so the three priors of notebook 11
+    train the same initial VAE.
+    """
+    from ..config import checkpoint_dir, seed_everything
+    from ..objectives.priors import prior_objective
+
+    recipe = make_prior_recipe(kind, train_images, components=components, epochs=epochs)
+    path = Path(folder if folder is not None else checkpoint_dir()) / recipe.file_name
+    seed_everything(recipe.seed)
+    model = VAE(784, recipe.hidden_dim, recipe.latent_dim)
+    prior = build_prior(recipe, model, train_images)
+    if not retrain and path.is_file():
+        try:
+            extra = read_checkpoint(path).get("extra") or {}
+            if extra.get("recipe") == asdict(recipe):
+                model.load_state_dict(load_checkpoint(path).state_dict())
+                prior.load_state_dict(extra["prior_state"])
+                return PriorRun(model.eval(), prior, recipe, path, False, extra)
+        except (CheckpointError, KeyError, RuntimeError):
+            pass  # unreadable or from another version: train anew below
+    start = time.perf_counter()
+    params = [*model.parameters(), *prior.parameters()]
+    history = fit(model, train_images, epochs=recipe.epochs, batch_size=recipe.batch_size, binarize="dynamic",
+                  seed=recipe.seed, progress=progress, loss_fn=prior_objective(prior),
+                  optimizer=torch.optim.Adam(params, lr=recipe.lr))
+    if history.interrupted:
+        raise RuntimeError(f"training stopped after {history.epochs} of {recipe.epochs} epochs; nothing was saved.")
+    extra = {"recipe": asdict(recipe), "prior_state": dict(prior.state_dict()),
+             "train_seconds": time.perf_counter() - start}
+    save_checkpoint(model, path, history, extra=extra)
+    return PriorRun(model.eval(), prior, recipe, path, True, extra)
