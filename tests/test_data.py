@@ -189,3 +189,30 @@ def test_static_seed_is_checked(tmp_path):
     _fake_mnist(tmp_path)
     with pytest.raises(ValueError, match="seed="):
         load_mnist("test", root=tmp_path, binarize="static", seed=2**70, download=False)
+
+
+# --- issue 23: the complete data sets, and Fashion-MNIST from the same folder as MNIST ---------------------------
+def test_the_data_folder_holds_complete_mnist_and_fashion_mnist():
+    for load in (load_mnist, data.load_fashion_mnist):
+        train, test = load("train", download=False)[0], load("test", download=False)[0]
+        assert (train.shape[0], test.shape[0]) == (60_000, 10_000), load.__name__
+    assert data.load_fashion_mnist("test", download=False)[1][:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+
+
+def test_fashion_mnist_reads_vae_course_data(tmp_path, monkeypatch):
+    raw = _fake_mnist(tmp_path / "elsewhere", n=7)
+    shutil.copytree(raw, tmp_path / "FashionMNIST" / "raw")
+    monkeypatch.setenv("VAE_COURSE_DATA", str(tmp_path))
+    images, labels = data.load_fashion_mnist("test", download=False)
+    assert images.shape == (7, 1, 28, 28) and labels.tolist() == list(range(7))
+    with pytest.raises(DataNotFoundError, match="MNIST"):  # the same folder has no MNIST: its loader says so
+        load_mnist("test", download=False)
+
+
+def test_course_data_of_fashion_mnist(monkeypatch):
+    monkeypatch.setenv("VAE_COURSE_QUICK", "1")
+    tx, ty, vx, vy = data.course_data(limit_quick=100, test_quick=50, dataset="fashion")
+    assert tx.shape == (100, 1, 28, 28) and vy.shape == (50,)
+    assert torch.equal(tx, data.load_fashion_mnist("train", limit=100)[0])
+    with pytest.raises(ValueError, match="not known"):
+        data.course_data(dataset="cifar")

@@ -122,3 +122,27 @@ def test_another_prior_recipe_trains_anew_and_bad_kinds_are_refused(tmp_path, ti
         make_prior_recipe("flow", train_x)
     with pytest.raises(ValueError, match="components=0 must be a positive whole number for the vamp prior"):
         make_prior_recipe("vamp", train_x, components=0)
+
+
+def test_fashion_mnist_models_have_their_own_checkpoint(tmp_path, tiny):
+    assert checkpoint_name(2, "fashion") == "fashion_vae_latent2.pt" and checkpoint_name(2) == "vae_latent2.pt"
+    with pytest.raises(ValueError, match="not a course data set"):
+        checkpoint_name(2, "cifar")
+    train_x, test_x = tiny
+    mnist = load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path, verbose=False)
+    fashion = load_or_train(2, dataset="fashion", train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path,
+                            verbose=False)
+    assert fashion.trained and fashion.path.name == "fashion_vae_latent2.pt" and mnist.path.is_file()
+    assert stored_recipe(fashion.path).dataset == "fashion" and stored_recipe(mnist.path).dataset == "mnist"
+    assert "Fashion-MNIST images" in fashion.recipe.describe() and "MNIST" not in mnist.recipe.describe()
+    again = load_or_train(2, dataset="fashion", train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path,
+                          verbose=False)
+    assert not again.trained
+
+
+def test_a_recipe_stored_before_the_dataset_field_reads_as_mnist(tmp_path, tiny):
+    train_x, _ = tiny
+    recipe = make_recipe(2, train_x, epochs=1)
+    old = {k: v for k, v in recipe.__dict__.items() if k != "dataset"}
+    path = save_checkpoint(VAE(784, 400, 2), tmp_path / "vae_latent2.pt", extra={"recipe": old})
+    assert stored_recipe(path) == recipe

@@ -1,6 +1,6 @@
 """MNIST and FashionMNIST as in-memory tensors.
 
-Used by notebooks 00, 02, 03 and 05-10, by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
+Used by notebooks 00, 02, 03 and 05-10 (Fashion-MNIST: 07), by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
 
 The whole split is loaded once through :class:`torchvision.datasets.MNIST` and kept as a single float tensor,
 so that training can slice batches out of it instead of running a per-sample ``DataLoader`` transform.
@@ -272,18 +272,22 @@ def load_fashion_mnist(
     seed: int = 0,
     download: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """FashionMNIST through the same path as :func:`load_mnist` (folder ``FashionMNIST/raw``)."""
+    """Fashion-MNIST (Xiao et al. 2017: 60,000 + 10,000 grey 28x28 images of clothing, ten classes) through the same
+    path as :func:`load_mnist`: the folder ``FashionMNIST/raw`` under ``root``, else ``$VAE_COURSE_DATA``, else
+    ``<repo>/data``. Same arguments and return values as :func:`load_mnist`."""
     return load_dataset("fashion", split, root, binarize, limit=limit, seed=seed, download=download)
 
 
-def course_data(limit_full: int | None = None, limit_quick: int = 4096, test_quick: int = 2000, binarize=None):
+def course_data(limit_full: int | None = None, limit_quick: int = 4096, test_quick: int = 2000, binarize=None,
+                dataset: str = "mnist"):
     """The train and test tensors a notebook trains on, shrunk in quick mode.
 
     Returns ``(train_x, train_y, test_x, test_y)``. Full mode uses every training image (or ``limit_full``) and the
-    whole test set; quick mode uses the first ``limit_quick`` training and ``test_quick`` test images.
+    whole test set; quick mode uses the first ``limit_quick`` training and ``test_quick`` test images. ``dataset`` is
+    ``"mnist"`` or ``"fashion"`` (Fashion-MNIST, notebook 07).
     """
     from .config import pick
 
-    train_x, train_y = load_mnist("train", binarize=binarize, limit=pick(limit_full, limit_quick))
-    test_x, test_y = load_mnist("test", binarize=binarize, limit=pick(None, test_quick))
+    train_x, train_y = load_dataset(dataset, "train", binarize=binarize, limit=pick(limit_full, limit_quick))
+    test_x, test_y = load_dataset(dataset, "test", binarize=binarize, limit=pick(None, test_quick))
     return train_x, train_y, test_x, test_y

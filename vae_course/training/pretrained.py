@@ -1,9 +1,10 @@
 """The course's trained reference models: train once in notebook 05, reuse them in notebook 06 (and later).
 
-Used by notebooks 05, 06 and 11 and ``benchmarks/bench_explorer.py``.
+Used by notebooks 05, 06, 07 and 11 and ``benchmarks/bench_explorer.py``.
 
 Notebook 05 trains the reference MNIST VAE (784-400-2) and its latent-20 sibling and saves them as
-``<checkpoint_dir>/vae_latent2.pt`` and ``vae_latent20.pt``. Notebook 06 calls :func:`load_or_train`, which loads
+``<checkpoint_dir>/vae_latent2.pt`` and ``vae_latent20.pt``; notebook 07 trains the same reference model on
+Fashion-MNIST (``dataset="fashion"``, saved as ``fashion_vae_latent2.pt``). Notebook 06 calls :func:`load_or_train`, which loads
 such a checkpoint when it was trained with the same :class:`Recipe` (sizes, epochs, optimizer settings, seed and the
 very same training images) and otherwise trains one itself and saves it. So every notebook runs on its own after a
 kernel restart, and a checkpoint left over from a quick-mode run is never mistaken for a full-mode one.
@@ -33,7 +34,8 @@ class Recipe:
     """Everything that decides what a trained reference model looks like; a checkpoint is reused only if it matches.
 
     ``n_train`` and ``data_fingerprint`` (the sum of the training images' 0-255 grey levels) identify the training
-    images, so the 4,096-image quick-mode subset and the full split give different recipes.
+    images, so the 4,096-image quick-mode subset and the full split give different recipes; ``dataset`` names the data
+    set (``"mnist"`` or ``"fashion"``), which also names the checkpoint.
     """
 
     latent_dim: int = 2
@@ -44,6 +46,7 @@ class Recipe:
     seed: int = 0
     n_train: int = 0
     data_fingerprint: int = 0
+    dataset: str = "mnist"
 
     def __post_init__(self):
         for name in ("latent_dim", "hidden_dim", "epochs", "batch_size"):
@@ -52,11 +55,22 @@ class Recipe:
                 raise ValueError(f"{name}={value!r} must be a positive whole number.")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} must be a positive number.")
+        _check_dataset(self.dataset)
 
     def describe(self) -> str:
-        """One line for the learner, e.g. ``784-400-2, 10 epochs on 22,699 images``."""
+        """One line for the learner, e.g. ``784-400-2, 10 epochs on 60,000 images`` (``... Fashion-MNIST images``)."""
+        what = "" if self.dataset == "mnist" else f" {_DATASET_NAMES[self.dataset]}"
         return (f"784-{self.hidden_dim}-{self.latent_dim}, {self.epochs} epoch{'s' if self.epochs != 1 else ''} on "
-                f"{self.n_train:,} images")
+                f"{self.n_train:,}{what} images")
+
+
+_DATASET_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+
+
+def _check_dataset(dataset) -> str:
+    if dataset not in _DATASET_NAMES:
+        raise ValueError(f"dataset={dataset!r} is not a course data set: use 'mnist' or 'fashion'.")
+    return dataset
 
 
 def data_fingerprint(images: torch.Tensor) -> int:
@@ -74,25 +88,28 @@ def default_epochs() -> int:
 
 
 def make_recipe(latent_dim: int, train_images: torch.Tensor, *, epochs: int | None = None, hidden_dim: int = 400,
-                batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> Recipe:
+                batch_size: int = 128, lr: float = 1e-3, seed: int = 0, dataset: str = "mnist") -> Recipe:
     """The :class:`Recipe` for training on ``train_images`` (``epochs`` defaults to :func:`default_epochs`)."""
     return Recipe(latent_dim=latent_dim, hidden_dim=hidden_dim, epochs=default_epochs() if epochs is None else epochs,
                   batch_size=batch_size, lr=lr, seed=seed, n_train=int(train_images.shape[0]),
-                  data_fingerprint=data_fingerprint(train_images))
+                  data_fingerprint=data_fingerprint(train_images), dataset=dataset)
 
 
-def checkpoint_name(latent_dim: int) -> str:
-    """The file name notebook 05 saves to and notebook 06 loads from: ``vae_latent{latent_dim}.pt``."""
+def checkpoint_name(latent_dim: int, dataset: str = "mnist") -> str:
+    """The file name notebook 05 saves to and notebook 06 loads from: ``vae_latent{latent_dim}.pt`` for MNIST,
+    ``fashion_vae_latent{latent_dim}.pt`` for Fashion-MNIST (notebook 07)."""
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
         raise ValueError(f"latent_dim={latent_dim!r} must be a positive whole number.")
-    return f"vae_latent{latent_dim}.pt"
+    prefix = "" if _check_dataset(dataset) == "mnist" else f"{dataset}_"
+    return f"{prefix}vae_latent{latent_dim}.pt"
 
 
-def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None) -> Path:
-    """``folder / checkpoint_name(latent_dim)``; ``folder`` defaults to :func:`vae_course.config.checkpoint_dir`."""
+def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
+    """``folder / checkpoint_name(latent_dim, dataset)``; ``folder`` defaults to
+    :func:`vae_course.config.checkpoint_dir`."""
     from ..config import checkpoint_dir
 
-    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim)
+    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim, dataset)
 
 
 def build_model(recipe: Recipe) -> VAE:
@@ -162,7 +179,7 @@ def save_pretrained(model, history: History | None, recipe: Recipe, folder: str 
     if getattr(model, "latent_dim", None) != recipe.latent_dim:
         raise ValueError(f"the model has latent_dim={getattr(model, 'latent_dim', None)!r} but the recipe says "
                          f"{recipe.latent_dim}.")
-    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder), history=history,
+    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder, recipe.dataset), history=history,
                            extra={"recipe": asdict(recipe)})
 
 
@@ -170,7 +187,7 @@ def stored_recipe(path: str | os.PathLike) -> Recipe | None:
     """The :class:`Recipe` saved with a checkpoint, or ``None`` if it has none (or cannot be read)."""
     try:
         raw = (read_checkpoint(path).get("extra") or {}).get("recipe")
-        return Recipe(**{f.name: raw[f.name] for f in fields(Recipe)}) if isinstance(raw, dict) else None
+        return Recipe(**{f.name: raw.get(f.name, f.default) for f in fields(Recipe)}) if isinstance(raw, dict) else None
     except (CheckpointError, KeyError, TypeError, ValueError):
         return None
 
@@ -190,7 +207,7 @@ class Pretrained:
         return f"Pretrained(VAE {self.recipe.describe()}; {how} {self.path.name})"
 
 
-def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = None,
+def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", train_images: torch.Tensor | None = None,
                   test_images: torch.Tensor | None = None, epochs: int | None = None,
                   folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = True,
                   verbose: bool = True, device=None) -> Pretrained:
@@ -198,8 +215,9 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
 
     Args:
         latent_dim: 2 (the reference) or any other positive size (20 in notebooks 05-06).
-        train_images, test_images: default :func:`vae_course.data.course_data` (the full split in full mode, a
-            4,096-image subset in quick mode; test: all 10,000 or the first 2,000).
+        dataset: ``"mnist"`` (the default) or ``"fashion"`` (Fashion-MNIST, notebook 07); it names the checkpoint.
+        train_images, test_images: default :func:`vae_course.data.course_data` of ``dataset`` (the full split in
+            full mode, a 4,096-image subset in quick mode; test: all 10,000 or the first 2,000).
         epochs: default 10 in full mode, 2 in quick mode.
         folder: where checkpoints live (default :func:`vae_course.config.checkpoint_dir`).
         retrain: train and overwrite even if a matching checkpoint exists.
@@ -209,15 +227,15 @@ def load_or_train(latent_dim: int = 2, *, train_images: torch.Tensor | None = No
     A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
     mismatched checkpoint is replaced by a freshly trained model.
     """
-    checkpoint_name(latent_dim)  # validates latent_dim
+    checkpoint_name(latent_dim, dataset)  # validates latent_dim and dataset
     if train_images is None or test_images is None:
         from ..data import course_data
 
-        tx, _, vx, _ = course_data()
+        tx, _, vx, _ = course_data(dataset=dataset)
         train_images = tx if train_images is None else train_images
         test_images = vx if test_images is None else test_images
-    recipe = make_recipe(latent_dim, train_images, epochs=epochs)
-    path = checkpoint_path(latent_dim, folder)
+    recipe = make_recipe(latent_dim, train_images, epochs=epochs, dataset=dataset)
+    path = checkpoint_path(latent_dim, folder, dataset)
     why = "retrain=True"
     if not retrain:
         found = stored_recipe(path) if path.is_file() else None
