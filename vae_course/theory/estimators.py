@@ -1,31 +1,34 @@
 """Two ways to estimate the gradient of an expectation: the score function (REINFORCE) and the pathwise estimator.
 
-Used by notebook 04 (the reparameterization trick, sticking the landing) and notebook 08 (gradient moments, and
+Used by notebook 04 (the reparameterization trick, sticking the landing, the score function measured on the trained
+VAE) and notebook 08 (gradient moments, and
 :func:`gradient_snr`: the signal-to-noise ratio of the importance-weighted bound's gradient as k grows, Rainforth et
 al. 2018, moved here from the IWAE objective because it measures gradients).
 
-We want the gradient of ``L(mu, sigma) = E_{z ~ N(mu, sigma^2)}[f(z)]`` with respect to ``(mu, sigma)``. Both
+We want the gradient of ``f_bar(mu, sigma) = E_{z ~ N(mu, sigma^2)}[f(z)]`` with respect to ``(mu, sigma)``. Both
 estimators below draw ``z = mu + sigma * eps`` with ``eps ~ N(0, 1)`` and return **one gradient estimate per
 sample**, shape ``(n, 2)`` with columns ``(d/dmu, d/dsigma)``; their average over the samples is the estimate, their
 spread is what notebook 04 measures.
 
 * Score function (Williams 1992)::
 
-      grad L = E[(f(z) - c) grad log q(z)],   d/dmu log q = (z - mu) / sigma^2,
+      grad f_bar = E[(f(z) - c) grad log q(z)],   d/dmu log q = (z - mu) / sigma^2,
                                               d/dsigma log q = ((z - mu)^2 - sigma^2) / sigma^3
 
   It needs only the *values* of ``f`` (f may be a black box, even discrete); ``c`` is an optional constant
   baseline that keeps it unbiased because E[grad log q] = 0.
 
-* Pathwise / reparameterization (Kingma & Welling 2013)::
+* Pathwise / reparameterization (Kingma & Welling 2013; Rezende et al. 2014; Titsias & Lazaro-Gredilla 2014)::
 
-      grad L = E[f'(z) * dz/d(mu, sigma)] = E[(f'(z), f'(z) * eps)]
+      grad f_bar = E[f'(z) * dz/d(mu, sigma)] = E[(f'(z), f'(z) * eps)]
 
   It differentiates through ``f`` with autograd, so ``f`` must be differentiable in ``z``.
 
 References:
     Williams, "Simple statistical gradient-following algorithms for connectionist reinforcement learning", 1992.
     Kingma & Welling, "Auto-Encoding Variational Bayes", 2013.
+    Rezende, Mohamed & Wierstra, "Stochastic Backpropagation and Approximate Inference in Deep Generative Models", 2014.
+    Titsias & Lazaro-Gredilla, "Doubly Stochastic Variational Bayes for non-Conjugate Inference", 2014.
     Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine Learning", JMLR 2020.
 """
 from __future__ import annotations
@@ -163,7 +166,7 @@ def elbo_gradient_samples(log_joint: Objective, mu: float, sigma: float, n: int,
     return torch.stack([d_mu, d_sigma], dim=1)  # (n, 2)
 
 
-VAE_ESTIMATORS = ("full", "stl", "analytic_kl")
+VAE_ESTIMATORS = ("full", "stl", "analytic_kl", "score_function", "score_function_baseline")
 
 
 def vae_elbo_estimate(model, x: torch.Tensor, eps: torch.Tensor, estimator: str = "full") -> torch.Tensor:
@@ -171,19 +174,40 @@ def vae_elbo_estimate(model, x: torch.Tensor, eps: torch.Tensor, estimator: str 
 
     * ``"full"``: ``log p(x|z) + log p(z) - log q(z|x)``, every term differentiated (the plain pathwise estimator);
     * ``"stl"``: the same value, with q's ``mu`` and ``logvar`` detached inside ``log q`` (sticking the landing);
-    * ``"analytic_kl"``: ``log p(x|z) - KL(q || p(z))`` with the KL in closed form (the course's training loss).
+    * ``"analytic_kl"``: ``log p(x|z) - KL(q || p(z))`` with the KL in closed form (the course's training loss);
+    * ``"score_function"``: the same value as ``"analytic_kl"``, but its gradient with respect to the encoder is the
+      score-function estimate ``f(z) * grad log q(z|x) - grad KL`` with ``f(z) = log p(x|z)`` and ``z`` held fixed
+      (no path through the sample); the decoder's gradient is unchanged;
+    * ``"score_function_baseline"``: the same with ``f(z) - c(x)``, ``c(x) = log p(x | z = mu)`` per image (a constant
+      for the draw, so the estimate stays unbiased).
 
     On grey levels ``log p(x|z)`` is minus the summed BCE, so the value is an expectation over binarizations
     (notebook 07), not a density.
     """
-    from ..objectives.losses import bernoulli_nll, gaussian_kl
-
     if estimator not in VAE_ESTIMATORS:
         raise ValueError(f"estimator={estimator!r}: use one of {', '.join(VAE_ESTIMATORS)}.")
     mu, logvar = model.encode(x)  # (B, D) each
+    return _estimate_from_codes(model, x, mu, logvar, eps, estimator)
+
+
+def _estimate_from_codes(model, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor,
+                         estimator: str) -> torch.Tensor:
+    """:func:`vae_elbo_estimate` from given code parameters ``mu``, ``logvar`` ``(B, D)``; returns ``(B,)``."""
+    from ..objectives.losses import bernoulli_nll, gaussian_kl
+
     if eps.shape != mu.shape:
         raise ValueError(f"eps must have the shape of the codes {tuple(mu.shape)}, got {tuple(eps.shape)}.")
     z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
+    if estimator.startswith("score_function"):
+        z_fixed = z.detach()  # no path from the sample back to mu, logvar
+        log_px_z = -bernoulli_nll(model.decode_logits(z_fixed), x)  # (B,), differentiable in the decoder only
+        log_q = (-0.5 * (math.log(2 * math.pi) + logvar + (z_fixed - mu) ** 2 / logvar.exp())).sum(-1)  # (B,)
+        signal = log_px_z.detach()  # f(z), a number per image
+        if estimator == "score_function_baseline":
+            with torch.no_grad():
+                signal = signal + bernoulli_nll(model.decode_logits(mu), x)  # f(z) - c(x), c(x) = log p(x | mu)
+        # value: log p(x|z) - KL; gradient w.r.t. the encoder: signal * grad log q - grad KL
+        return log_px_z + signal * (log_q - log_q.detach()) - gaussian_kl(mu, logvar)
     log_px_z = -bernoulli_nll(model.decode_logits(z), x)  # (B,)
     if estimator == "analytic_kl":
         return log_px_z - gaussian_kl(mu, logvar)
@@ -191,6 +215,39 @@ def vae_elbo_estimate(model, x: torch.Tensor, eps: torch.Tensor, estimator: str 
     log_q = (-0.5 * (math.log(2 * math.pi) + q_logvar + (z - q_mu) ** 2 / q_logvar.exp())).sum(-1)  # (B,)
     log_pz = (-0.5 * (math.log(2 * math.pi) + z ** 2)).sum(-1)  # (B,)
     return log_px_z + log_pz - log_q
+
+
+def vae_code_gradient_variance(model, x: torch.Tensor, estimators=("analytic_kl", "score_function"),
+                               repeats: int = 100, seed: int = 0) -> dict[str, torch.Tensor]:
+    """MEASURE, per image, the variance of each estimator's gradient with respect to that image's code parameters.
+
+    The encoder's parameters reach the ELBO only through each image's ``(mu, logvar) = model.encode(x)``; this is the
+    noise before the encoder's (deterministic) Jacobian carries it into the weights. Every estimator sees the same
+    ``repeats`` noise draws. Returns ``{estimator: (B,) float64}``: the unbiased variance over the draws of the
+    gradient with respect to ``(mu, logvar)`` of the image's one-sample estimate, summed over its ``2 D`` entries.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 2:
+        raise ValueError(f"repeats={repeats!r} must be a whole number, at least 2.")
+    for name in estimators:
+        if name not in VAE_ESTIMATORS:
+            raise ValueError(f"estimator={name!r}: use one of {', '.join(VAE_ESTIMATORS)}.")
+    with torch.no_grad():
+        mu0, logvar0 = model.encode(x)  # (B, D) each
+    out = {}
+    for name in estimators:
+        gen = torch.Generator().manual_seed(seed)  # the same draws for every estimator
+        s1 = torch.zeros(mu0.shape[0], 2 * mu0.shape[1], dtype=torch.float64)  # (B, 2D)
+        s2 = torch.zeros_like(s1)
+        for _ in range(repeats):
+            mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
+            eps = torch.randn(mu.shape, generator=gen).to(mu.device, mu.dtype)  # (B, D)
+            values = _estimate_from_codes(model, x, mu, logvar, eps, name)  # (B,): image b depends on row b only
+            g = torch.cat(torch.autograd.grad(values.sum(), (mu, logvar)), dim=-1).detach().double().cpu()  # (B, 2D)
+            s1 += g
+            s2 += g * g
+        mean = s1 / repeats
+        out[name] = ((s2 - repeats * mean ** 2).clamp_min(0) / (repeats - 1)).sum(-1)  # (B,)
+    return out
 
 
 def gradient_moments(estimate: Callable[[torch.Generator], torch.Tensor], params: list[torch.Tensor],

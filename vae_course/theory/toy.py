@@ -168,19 +168,19 @@ class LinearGaussian:
     # -- variational inference with q(z) = N(q_mean, q_std^2) ------------------------------------------------
     def expected_log_likelihood(self, x: Number, q_mean: Number, q_std: Number) -> torch.Tensor:
         """E_q[log p(x|z)], the reconstruction term, in closed form."""
-        x, m = as_tensor(x, "x"), as_tensor(q_mean, "q_mean")
-        v = _positive(as_tensor(q_std, "q_std"), "q_std")
-        return -0.5 * math.log(2 * math.pi * self.s ** 2) - ((x - self.w * m - self.b) ** 2
-                                                             + self.w ** 2 * v ** 2) / (2 * self.s ** 2)
+        x, mu = as_tensor(x, "x"), as_tensor(q_mean, "q_mean")
+        sigma = _positive(as_tensor(q_std, "q_std"), "q_std")
+        return -0.5 * math.log(2 * math.pi * self.s ** 2) - ((x - self.w * mu - self.b) ** 2
+                                                             + self.w ** 2 * sigma ** 2) / (2 * self.s ** 2)
 
     def expected_log_joint(self, x: Number, q_mean: Number, q_std: Number) -> torch.Tensor:
         """E_q[log p(x, z)] = E_q[log p(x|z)] + E_q[log p(z)], in closed form."""
-        m = as_tensor(q_mean, "q_mean")
-        v = _positive(as_tensor(q_std, "q_std"), "q_std")
-        return self.expected_log_likelihood(x, m, v) - 0.5 * LOG_2PI - 0.5 * (m ** 2 + v ** 2)
+        mu = as_tensor(q_mean, "q_mean")
+        sigma = _positive(as_tensor(q_std, "q_std"), "q_std")
+        return self.expected_log_likelihood(x, mu, sigma) - 0.5 * LOG_2PI - 0.5 * (mu ** 2 + sigma ** 2)
 
     def kl_to_prior(self, q_mean: Number, q_std: Number) -> torch.Tensor:
-        """KL(q || p(z)) = 1/2 (m^2 + v^2 - 1 - log v^2), the VAE's regularizer."""
+        """KL(q || p(z)) = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2), the VAE's regularizer."""
         return kl_normal(q_mean, q_std, 0.0, 1.0)
 
     def elbo(self, x: Number, q_mean: Number, q_std: Number) -> torch.Tensor:
@@ -200,11 +200,11 @@ class LinearGaussian:
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` reparameterized draws ``z = q_mean + q_std * eps`` of q: shape ``(n, *broadcast shape)``."""
         _check_count(n, "n")
-        m = as_tensor(q_mean, "q_mean")
-        v = _positive(as_tensor(q_std, "q_std"), "q_std")
-        shape = torch.broadcast_shapes(m.shape, v.shape)
-        eps = torch.randn((n, *shape), generator=generator, dtype=torch.float64).to(torch.result_type(m, v))
-        return m + v * eps  # (n, *shape)
+        mu = as_tensor(q_mean, "q_mean")
+        sigma = _positive(as_tensor(q_std, "q_std"), "q_std")
+        shape = torch.broadcast_shapes(mu.shape, sigma.shape)
+        eps = torch.randn((n, *shape), generator=generator, dtype=torch.float64).to(torch.result_type(mu, sigma))
+        return mu + sigma * eps  # (n, *shape)
 
     def mc_elbo(self, x: Number, q_mean: Number, q_std: Number, n: int,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
