@@ -26,18 +26,19 @@ from .latent_space import (AggregateGrid, HoleMass, Plane, aggregate_posterior_g
                            pca_plane, prior_hole_mass, sigma_ellipse, value_grid)
 from .likelihoods import (LearnedSigmaGaussian, bernoulli_pmf_integral, cb_log_normalizer, cb_mean,
                           decoder_distribution, optimal_gaussian_sigma)
-from .scores import LossFn, evaluate
+from .scores import evaluate
+from .seeds import SeedSpread, paired_difference, seed_spread
 from .surgery import PriorHoleMass, Surgery, aggregate_log_prob, elbo_surgery, hole_mass
 
 __all__ = [
     "AggregateGrid", "CollapseSummary", "GapSplit", "HoleMass", "LearnedSigmaGaussian", "LikelihoodEstimate", "LocalQ",
-    "LogJoint", "LogJointZ", "LossFn", "Plane", "PriorHoleMass", "Proposal", "Surgery", "active_units",
+    "LogJoint", "LogJointZ", "Plane", "PriorHoleMass", "Proposal", "SeedSpread", "Surgery", "active_units",
     "aggregate_log_prob", "aggregate_posterior_grid", "axis_plane", "bernoulli_pmf_integral", "bounds_from_log_weights",
     "cb_log_normalizer", "cb_mean", "check_model", "collapse_summary", "count_active_units", "decoder_distribution",
     "elbo_surgery", "encode_means", "estimate_log_likelihood", "evaluate", "gap_split", "hole_mass",
     "importance_weighted_bound", "interpolate", "iwae_bound", "iwae_curve", "iwae_from_log_weights", "kl_per_dim",
     "log_aggregate_posterior", "log_mean_exp", "markdown_table", "measure", "model_log_weights", "noise_elbo",
-    "normal_quantile_grid", "normal_quantiles", "optimal_gaussian_sigma", "optimise_q", "pca_plane", "posterior_params",
-    "prior_hole_mass", "sigma_ellipse", "unit_activity", "vae_log_joint", "vae_log_joint_z", "vae_proposal",
-    "value_grid", "whitened_noise",
+    "normal_quantile_grid", "normal_quantiles", "optimal_gaussian_sigma", "optimise_q", "paired_difference",
+    "pca_plane", "posterior_params", "prior_hole_mass", "seed_spread", "sigma_ellipse", "unit_activity",
+    "vae_log_joint", "vae_log_joint_z", "vae_proposal", "value_grid", "whitened_noise",
 ]
