@@ -257,6 +257,64 @@ def test_home_page_is_the_readme_overview_and_teaching_has_its_own_page(built):
     assert "A 90-minute lecture plan." in teaching and "An intro paragraph" not in teaching
 
 
+RESULTS = """# Results of the course
+
+A sentence before the tables, see [notebook 00](../notebooks/00_alpha.ipynb) and [the guide](../CONTRIBUTING.md).
+
+## A table
+
+| model | test NLL |
+|---|---:|
+| made-up model | 123.45 |
+"""
+
+
+def test_results_page_from_docs_results_md(tmp_path, assets):
+    """docs/results.md beside the README becomes results.html, after the teaching page; links to it point there."""
+    paths = _course(tmp_path / "notebooks")[:2]
+    readme = tmp_path / "README.md"
+    readme.write_text(README.replace("An intro paragraph about the course.",
+                                     "An intro paragraph about the course; the [results page](docs/results.md)."),
+                      encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text(RESULTS, encoding="utf-8")
+    report = website.build_site(tmp_path / "out", paths, readme=readme)
+    assert [p.slug for p in report.pages] == ["index", "teaching", "results", "00_alpha", "01_beta"]
+    assert report.pages[2].title == "Results of the course"
+    page = (report.out_dir / "results.html").read_text(encoding="utf-8")
+    assert "made-up model" in page and "123.45" in page and "<table" in page
+    assert 'href="00_alpha.html"' in page and "CONTRIBUTING.md" not in page  # a notebook page; a file: text only
+    found = refs(report.out_dir / "results.html")
+    assert found.current == ["results.html"] and found.prev == ["teaching.html"] * 2
+    assert found.next == ["00_alpha.html"] * 2
+    assert 'href="results.html"' in (report.out_dir / "index.html").read_text(encoding="utf-8")
+    # without the file (or with readme=None) there is no results page
+    (tmp_path / "docs" / "results.md").unlink()
+    assert "results" not in [p.slug for p in website.build_site(tmp_path / "out2", paths, readme=readme).pages]
+
+
+def test_the_repositorys_results_page_is_built(tmp_path, assets):
+    """The real README and docs/results.md: every section of the results page is on results.html."""
+    notebook = website.course_notebooks()[0]
+    report = website.build_site(tmp_path / "out", [notebook])
+    assert [p.slug for p in report.pages] == ["index", "teaching", "results", notebook.stem]
+    text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    page = (report.out_dir / "results.html").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert len(headings) >= 5
+    missing = [h for h in headings if html_text(h) not in page]
+    assert not missing, f"results.html lacks the sections {missing}"
+    assert page.count("<table") == text.count("\n|---")  # every table rendered
+    assert 'href="results.html"' in (report.out_dir / "index.html").read_text(encoding="utf-8")
+
+
+def html_text(markdown_heading: str) -> str:
+    """A heading as it appears in the page's text (its markdown code marks and escapes gone)."""
+    import html as _html
+
+    return _html.escape(markdown_heading.replace("`", ""), quote=False)
+
+
 def test_link_pages_rewrites_only_what_it_should():
     slugs = {"05_train_vae"}
     text = "`05_train_vae.ipynb`, `99_none.ipynb`, [x](notebooks/05_train_vae.ipynb), [y](a.md), [z](#top), " \
@@ -264,6 +322,8 @@ def test_link_pages_rewrites_only_what_it_should():
     assert website.link_pages(text, slugs) == (
         "[`05_train_vae.ipynb`](05_train_vae.html), `99_none.ipynb`, [x](05_train_vae.html), y, [z](#top), "
         "[w](https://e.org), ![img](pic.png)")
+    assert website.link_pages("[r](docs/results.md), [s](results.md#top), [t](docs/other.md)", slugs,
+                              {"results.md": "results.html"}) == "[r](results.html), [s](results.html), t"
 
 
 def test_the_site_command(built, tmp_path, capsys):
@@ -271,7 +331,9 @@ def test_the_site_command(built, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["site", str(out), "--notebooks", str(paths[0].parent)]) == 0
     printed = capsys.readouterr().out
-    assert "wrote 5 pages" in printed and "01_beta.html" in printed and "(3 widget outputs left out)" in printed
+    # the repository's README (home, teaching) and docs/results.md (results), then the three notebooks
+    assert "wrote 6 pages" in printed and "01_beta.html" in printed and "(3 widget outputs left out)" in printed
+    assert "results.html" in printed and (out / "results.html").is_file()
     assert (out / "02_gamma.html").is_file()
     afile = tmp_path / "a_file"
     afile.write_text("x")

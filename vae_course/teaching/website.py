@@ -2,9 +2,10 @@
 
 One HTML page per notebook of ``notebooks/``, in course order, rendered by nbconvert's HTML exporter (its JupyterLab
 template) from the outputs that ``python -m vae_course execute`` stored: nothing is executed. A home page holds the
-README's course overview, a second page its "Teaching with this course" section. Every page has a sidebar (the whole
-course) and previous/next links. Math is typeset by a local MathJax 3 (``vae_course.teaching.web_assets``), so the site loads
-no file from outside its folder and works offline, from ``file://`` or any static web server.
+README's course overview, a second page its "Teaching with this course" section, a third the results tables of
+``docs/results.md``. Every page has a sidebar (the whole course) and previous/next links. Math is typeset by a local
+MathJax 3 (``vae_course.teaching.web_assets``), so the site loads no file from outside its folder and works offline,
+from ``file://`` or any static web server.
 
 Widgets need a kernel, so their outputs are left out: each becomes a short note that the live view runs in
 JupyterLab, and the view's static twin (every interactive view has one, a figure on the same page) stands in.
@@ -28,6 +29,7 @@ from .execute import course_notebooks
 REPO = REPO_ROOT
 NOTEBOOKS = REPO / "notebooks"
 README = REPO / "README.md"
+RESULTS = "docs/results.md"  # the results page's markdown, relative to the README's folder
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
@@ -171,12 +173,15 @@ def readme_sections(text: str) -> tuple[str, dict[str, str]]:
     return parts[0], {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
-def link_pages(markdown: str, slugs: set[str]) -> str:
+def link_pages(markdown: str, slugs: set[str], pages: dict[str, str] | None = None) -> str:
     """Point the README's notebook names at their pages; relative links to files that are not pages keep their text.
 
     `` `05_train_vae.ipynb` `` becomes a link to ``05_train_vae.html``; so does a link to ``notebooks/05_….ipynb``.
-    Links to the web and to anchors are kept as they are.
+    ``pages`` maps the file name of a markdown file that is a page of its own to that page: ``{"results.md":
+    "results.html"}`` points ``[results](docs/results.md)`` there. Links to the web and to anchors are kept as they are.
     """
+    pages = pages or {}
+
     def code(m):
         return f"[`{m.group(1)}.ipynb`]({m.group(1)}.html)" if m.group(1) in slugs else m.group(0)
 
@@ -186,8 +191,10 @@ def link_pages(markdown: str, slugs: set[str]) -> str:
             return m.group(0)
         path = target.split("#")[0]
         stem = Path(path).stem
-        if path.endswith(".html") and (stem in slugs or stem in ("index", "teaching")):
+        if path.endswith(".html") and (stem in slugs or stem in ("index", "teaching", "results")):
             return m.group(0)
+        if Path(path).name in pages:
+            return f"[{label}]({pages[Path(path).name]})"
         return f"[{label}]({stem}.html)" if path.endswith(".ipynb") and stem in slugs else label
 
     markdown = re.sub(r"(?<!\[)`(\d\d_\w+)\.ipynb`", code, markdown)
@@ -224,9 +231,11 @@ def make_exporter():
                         template_file="vae_page.html.j2")
 
 
-def build_site(out_dir, notebooks=None, readme: Path | None = README) -> SiteReport:
-    """Write the site into ``out_dir``: ``index.html``, ``teaching.html`` (if the README has that section), one
-    ``NN_name.html`` per notebook, and ``_static/`` (MathJax). ``notebooks``: paths, default ``course_notebooks()``.
+def build_site(out_dir, notebooks=None, readme: Path | None = README, results: Path | None = None) -> SiteReport:
+    """Write the site into ``out_dir``: ``index.html``, ``teaching.html`` (if the README has that section),
+    ``results.html`` (if there is a results file), one ``NN_name.html`` per notebook, and ``_static/`` (MathJax).
+    ``notebooks``: paths, default ``course_notebooks()``. ``results``: a markdown file, default ``docs/results.md``
+    beside the README.
     """
     start = time.perf_counter()
     out = Path(out_dir)
@@ -236,10 +245,16 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README) -> SiteRep
     sources = [(p, nbformat.read(p, as_version=4)) for p in paths]
     readme_text = Path(readme).read_text(encoding="utf-8") if readme is not None and Path(readme).is_file() else ""
     head, sections = readme_sections(readme_text)
+    if results is None and readme is not None:
+        results = Path(readme).parent / RESULTS
+    results_text = Path(results).read_text(encoding="utf-8") if results is not None and Path(results).is_file() else ""
 
     pages = [Page("index", "Home")]
     if TEACHING_HEADING in sections:
         pages.append(Page("teaching", TEACHING_HEADING))
+    if results_text:
+        title = re.search(r"^# (.+)$", results_text, flags=re.MULTILINE)
+        pages.append(Page("results", title.group(1).strip() if title else "Results"))
     pages += [Page(p.stem, notebook_title(nb) or p.stem, p) for p, nb in sources]
     slugs = {p.stem for p, _ in sources}
 
@@ -251,7 +266,9 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README) -> SiteRep
                                                          if p.source is not None)
     if TEACHING_HEADING in sections:
         overview += f"\n\nLecturers: see [{TEACHING_HEADING}](teaching.html)."
-    markdown = {"index": overview, "teaching": f"# {TEACHING_HEADING}\n" + sections.get(TEACHING_HEADING, "")}
+    markdown = {"index": overview, "teaching": f"# {TEACHING_HEADING}\n" + sections.get(TEACHING_HEADING, ""),
+                "results": results_text}
+    page_files = {Path(RESULTS).name: "results.html"} if results_text else {}
     notebooks_by_slug = {p.stem: nb for p, nb in sources}
 
     exporter = make_exporter()
@@ -260,7 +277,7 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README) -> SiteRep
         banner = ""
         if page.source is None:
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(link_pages(markdown[page.slug],
-                                                                                           slugs))])
+                                                                                           slugs, page_files))])
         else:
             nb, page.widgets_left_out = without_widgets(notebooks_by_slug[page.slug], page.source.name)
             banner = (f'<div class="vae-banner">This page shows the outputs that <code>python -m vae_course '
