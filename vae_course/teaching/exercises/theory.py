@@ -310,12 +310,12 @@ EXERCISES = (
         "`variance = s**2 / (w**2 + s**2)` and `mean = w * (x - b) / (w**2 + s**2)`."), "02"),
     Exercise("toy_elbo", check_toy_elbo, _toy_elbo_reference, (
         "The ELBO is the expected log-likelihood under q minus KL(q || p(z)); for the linear-Gaussian toy both "
-        "are closed-form functions of q's mean m and standard deviation v.",
-        "Under q, x - w z - b has mean x - w m - b and variance w^2 v^2, so the expected squared error is the "
+        "are closed-form functions of q's mean mu and standard deviation sigma.",
+        "Under q, x - w z - b has mean x - w mu - b and variance w^2 sigma^2, so the expected squared error is the "
         "squared mean plus that variance. The KL between two 1-D Gaussians is closed form too. Use toy.w, "
         "toy.b, toy.s and torch functions so that tensors of q's work.",
-        "`E_q[log p(x|z)] = -1/2 log(2 pi s^2) - ((x - w m - b)^2 + w^2 v^2) / (2 s^2)`, "
-        "`KL = 1/2 (m^2 + v^2 - 1 - log v^2)`, and the ELBO is the first minus the second."), "02"),
+        "`E_q[log p(x|z)] = -1/2 log(2 pi s^2) - ((x - w mu - b)^2 + w^2 sigma^2) / (2 s^2)`, "
+        "`KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)`, and the ELBO is the first minus the second."), "02"),
     Exercise("gaussian_kl", check_gaussian_kl, _gaussian_kl_reference, (
         "The KL from a diagonal Gaussian to N(0, I) is a sum of independent 1-D KLs, one per latent dimension.",
         "Each 1-D term depends on mu_j^2, on the variance exp(logvar_j) and on logvar_j itself. Sum over the last "

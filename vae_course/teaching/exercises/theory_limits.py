@@ -121,11 +121,11 @@ def check_log_q_tril(student_fn: Callable) -> CheckResult:
 
 EXERCISES = (
     Exercise("mean_field_q", check_mean_field_q, _mean_field_reference, (
-        "Write KL(q || p) for q = N(m, diag(v)) and a Gaussian posterior with precision matrix Lambda (the inverse "
-        "of its covariance), and minimise it over m and over each v_i separately.",
-        "The mean term is a quadratic form in m - mu with a positive definite matrix: smallest at m = mu. Each "
-        "variance appears as Lambda_ii v_i / 2 - log(v_i) / 2; set its derivative to zero. You need the diagonal of "
-        "the precision matrix, so invert the whole covariance first.",
+        "Write KL(q || p) for q = N(mu, diag(sigma^2)) and a Gaussian posterior N(mu*, Sigma*) with precision "
+        "matrix Lambda (the inverse of its covariance), and minimise it over mu and over each sigma_i^2 separately.",
+        "The mean term is a quadratic form in mu - mu* with a positive definite matrix: smallest at mu = mu*. Each "
+        "variance appears as Lambda_ii sigma_i^2 / 2 - log(sigma_i^2) / 2; set its derivative to zero. You need the "
+        "diagonal of the precision matrix, so invert the whole covariance first.",
         "`q_mean = post_mean` and `q_var = 1 / torch.diagonal(torch.linalg.inv(post_cov))`."), "02"),
     Exercise("log_q_tril", check_log_q_tril, _log_q_tril_reference, (
         "z = mu + L eps is an invertible map of eps ~ N(0, I): the density of z is the density of the eps that maps "
