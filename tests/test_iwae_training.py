@@ -1,5 +1,6 @@
-"""Notebook 08's cached results (vae_course.training.iwae_training): IWAE-trained models are trained once, scored once and
-reloaded only for the same recipe and data; gap splits are reused only for the same weights, images and settings."""
+"""Notebook 08's cached results (vae_course.training.iwae_training): IWAE-trained models are trained once per seed, scored
+once (per-image scores included) and reloaded only for the same recipe and data; gap splits are reused only for the
+same weights, images and settings."""
 import pytest
 import torch
 
@@ -73,7 +74,7 @@ def fake_mnist(split, binarize=None, limit=None, seed=0, **_):
     return x, torch.zeros(len(x), dtype=torch.long)
 
 
-TINY = dict(hidden_dim=16, latent_dim=2, epochs=1, batch_size=32, n_test_k=8, k_test=4, n_test_all=16, k_all=2)
+TINY = dict(hidden_dim=16, latent_dim=2, epochs=1, batch_size=32, n_test_k=8, k_test=4, n_test_all=16)
 
 
 def test_an_iwae_model_is_trained_scored_saved_and_then_loaded(ck, monkeypatch):
@@ -91,6 +92,34 @@ def test_an_iwae_model_is_trained_scored_saved_and_then_loaded(ck, monkeypatch):
         assert rescored[key] == pytest.approx(again.scores[key], rel=1e-6)
     assert tuple(again.scores["nll_k"]) == pytest.approx(rescored["nll_k"], rel=1e-6)
     assert again.scores["nll_k"][0] > 0 and again.scores["n_all"] == 16
+    # the per-image scores are stored, and they are the ones the means were made of
+    per_image = again.scores["nll_per_image"]
+    assert per_image.shape == (8,) and per_image.mean().item() == pytest.approx(again.scores["nll_k"][0], rel=1e-9)
+    assert again.scores["elbo_per_image"].shape == (16,)
+    assert again.scores["elbo_per_image"].mean().item() == pytest.approx(again.scores["elbo"], rel=1e-6)
+    assert again.info["steps"] == 96 // 32  # one epoch of the 96 fake training images at batch 32
+
+
+def test_per_image_elbo_is_evaluate_image_by_image():
+    from vae_course.evaluation import evaluate
+
+    model, x = tiny_model(), binary(n=30)
+    per_image = it.per_image_elbo(model, x, seed=3, batch_size=7)
+    assert per_image.shape == (30,) and per_image.dtype == torch.float64
+    assert per_image.mean().item() == pytest.approx(evaluate(model, x, seed=3, batch_size=7)["loss"], rel=1e-6)
+    assert not torch.allclose(per_image, it.per_image_elbo(model, x, seed=4, batch_size=7))  # the seed is used
+
+
+def test_each_seed_is_its_own_run(ck, monkeypatch):
+    monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
+    r0, r1 = it.IWAERecipe(3, **TINY), it.IWAERecipe(3, seed=1, **TINY)
+    assert it.iwae_checkpoint_path(r0) != it.iwae_checkpoint_path(r1)
+    assert it.iwae_checkpoint_path(r1).name == "iwae_16_z2_k3_1ep_s1.pt"
+    a = it.load_or_train_iwae(r0, verbose=False)
+    b = it.load_or_train_iwae(r1, verbose=False)
+    assert not b.info["loaded"]
+    assert not torch.equal(next(a.model.parameters()), next(b.model.parameters()))
+    assert it.load_or_train_iwae(r0, verbose=False).info["loaded"]
 
 
 def test_another_k_or_other_training_images_train_anew(ck, monkeypatch):
@@ -103,8 +132,8 @@ def test_another_k_or_other_training_images_train_anew(ck, monkeypatch):
 
 
 def test_a_checkpoint_with_fewer_scores_is_made_again(ck, monkeypatch):
-    """A checkpoint from an older course version (its scores lack a key, here ``n_k``) is trained and scored anew,
-    not loaded into a KeyError in notebook 08."""
+    """A checkpoint from an older course version (its scores lack a key, here the per-image scores) is trained and
+    scored anew, not loaded into a KeyError in notebook 08."""
     from vae_course.training import load_checkpoint, read_checkpoint, save_checkpoint
 
     monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
@@ -113,27 +142,30 @@ def test_a_checkpoint_with_fewer_scores_is_made_again(ck, monkeypatch):
     path = it.iwae_checkpoint_path(recipe)
     assert set(it.SCORE_KEYS) == set(run.scores)  # the list is the scores evaluate_model makes
     extra = read_checkpoint(path)["extra"]
-    extra["scores"].pop("n_k")
+    extra["scores"].pop("nll_per_image")
     model, hist = load_checkpoint(path, with_history=True)
     save_checkpoint(model, path, None, extra=extra)
     again = it.load_or_train_iwae(recipe, verbose=False)
-    assert not again.info["loaded"] and again.scores["n_k"] == run.scores["n_k"]
+    assert not again.info["loaded"] and torch.equal(again.scores["nll_per_image"], run.scores["nll_per_image"])
     assert it.load_or_train_iwae(recipe, verbose=False).info["loaded"]
 
 
 def test_recipes():
     assert it.iwae_recipe(50, quick=False) == it.IWAERecipe(50)
+    assert it.iwae_recipe(50, quick=False, seed=2) == it.IWAERecipe(50, seed=2)
     quick = it.iwae_recipe(5, quick=True)
     assert quick.k == 5 and quick.epochs == 1 and quick.train_limit == 1024
-    assert "L_50" in it.IWAERecipe(50).describe()
+    assert "L_50" in it.IWAERecipe(50).describe() and "seed 0" in it.IWAERecipe(50).describe()
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="positive whole number"):
             it.IWAERecipe(bad)
+    with pytest.raises(ValueError, match="seed=-1 must be a whole number >= 0"):
+        it.IWAERecipe(5, seed=-1)
 
 
-def test_the_full_mode_recipe_scores_every_test_image_with_k_1000(ck, monkeypatch):
+def test_the_full_mode_recipe_scores_2000_test_images_with_k_100_and_the_elbo_on_all(ck, monkeypatch):
     full = it.iwae_recipe(50, quick=False)
-    assert full.n_test_k is None and full.k_test == 1000 and full.n_test_all is None
+    assert full.epochs == 2 and full.n_test_k == 2000 and full.k_test == 100 and full.n_test_all is None
     monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
     recipe = it.IWAERecipe(2, **{**TINY, "n_test_k": None, "n_test_all": None})
     test_bin, _ = fake_mnist("test", binarize="static", seed=1)

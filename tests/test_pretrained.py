@@ -87,43 +87,6 @@ def test_training_on_first_use_says_how_long_and_shows_progress(tmp_path, capsys
     assert "epoch 1/1" in captured.err and "batch" in captured.err  # tqdm's bar (text outside a notebook)
 
 
-@pytest.mark.parametrize("kind,components", [("standard", 0), ("mixture", 3), ("vamp", 4)])
-def test_a_vae_with_a_learned_prior_is_trained_saved_and_then_loaded(tmp_path, tiny, kind, components):
-    from vae_course.training import build_prior, load_or_train_with_prior
-
-    train_x, _ = tiny
-    first = load_or_train_with_prior(kind, train_x, components=components, epochs=1, folder=tmp_path)
-    assert first.trained and first.path == tmp_path / f"nb11_{kind}_z2.pt" and first.path.is_file()
-    first.save(nll={"k": 10, "mean": 123.0})  # a cached score, stored next to the model
-    again = load_or_train_with_prior(kind, train_x, components=components, epochs=1, folder=tmp_path)
-    assert not again.trained and again.extra["nll"] == {"k": 10, "mean": 123.0}
-    for a, b in zip([*first.model.parameters(), *first.prior.parameters()],
-                    [*again.model.parameters(), *again.prior.parameters()]):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    z = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(first.prior.log_prob(z), again.prior.log_prob(z))
-    if kind != "standard":  # the prior was trained with the model: its parameters moved from their start
-        fresh = load_or_train_with_prior(kind, train_x, components=components, epochs=1, folder=tmp_path / "new")
-        assert fresh.trained
-        start = build_prior(fresh.recipe, VAE(784, 400, 2), train_x)
-        moved = [not torch.equal(a, b) for a, b in zip(fresh.prior.parameters(), start.parameters())]
-        assert any(moved)
-
-
-def test_another_prior_recipe_trains_anew_and_bad_kinds_are_refused(tmp_path, tiny):
-    from vae_course.training import load_or_train_with_prior, make_prior_recipe
-
-    train_x, _ = tiny
-    load_or_train_with_prior("mixture", train_x, components=3, epochs=1, folder=tmp_path)
-    assert load_or_train_with_prior("mixture", train_x, components=2, epochs=1, folder=tmp_path).trained
-    assert load_or_train_with_prior("mixture", train_x[:128], components=2, epochs=1, folder=tmp_path).trained
-    with pytest.raises(ValueError, match="kind='flow' must be one of 'standard', 'mixture', 'vamp'"):
-        make_prior_recipe("flow", train_x)
-    with pytest.raises(ValueError, match="components=0 must be a positive whole number for the vamp prior"):
-        make_prior_recipe("vamp", train_x, components=0)
-
-
 def test_fashion_mnist_models_have_their_own_checkpoint(tmp_path, tiny):
     assert checkpoint_name(2, "fashion") == "fashion_vae_latent2.pt" and checkpoint_name(2) == "vae_latent2.pt"
     with pytest.raises(ValueError, match="not a course data set"):

@@ -9,7 +9,8 @@ such a checkpoint when it was trained with the same :class:`Recipe` (sizes, epoc
 very same training images) and otherwise trains one itself and saves it. So every notebook runs on its own after a
 kernel restart, and a checkpoint left over from a quick-mode run is never mistaken for a full-mode one.
 Notebook 11's VAEs trained with a learned prior are cached the same way by :func:`load_or_train_with_prior`
-(``<checkpoint_dir>/nb11_<kind>_z2.pt``, with the prior's weights and the notebook's costly test scores).
+(``<checkpoint_dir>/nb11_<kind>_z2_<epochs>ep_s<seed>.pt``, one per prior and training seed, with the prior's weights
+and, from :meth:`PriorRun.test_scores`, the notebook's costly per-image test scores).
 
     >>> pre = load_or_train(2)                      # doctest: +SKIP
     >>> pre.model, pre.history.test_loss[-1], pre.trained   # doctest: +SKIP
@@ -270,11 +271,13 @@ PRIOR_KINDS = ("standard", "mixture", "vamp")
 
 @dataclass(frozen=True)
 class PriorRecipe(Recipe):
-    """What decides a notebook-11 model: a :class:`Recipe` (20 epochs by default) plus the prior ``kind``
+    """What decides a notebook-11 model: a :class:`Recipe` (3 epochs by default) plus the prior ``kind``
     (``"standard"``, ``"mixture"`` or ``"vamp"``) and its number of ``components``; the training images are
-    binarized afresh at every batch."""
+    binarized afresh at every batch. ``seed`` is another training run of the same recipe (notebook 11 trains three
+    seeds of each prior to measure the spread over training runs); the three priors of one seed start from the same
+    VAE weights."""
 
-    epochs: int = 20
+    epochs: int = 3
     kind: str = "standard"
     components: int = 0
 
@@ -286,13 +289,20 @@ class PriorRecipe(Recipe):
                                         or self.components <= 0):
             raise ValueError(f"components={self.components!r} must be a positive whole number for the {self.kind} "
                              f"prior.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r} must be a whole number >= 0.")
 
     @property
     def file_name(self) -> str:
-        return f"nb11_{self.kind}_z{self.latent_dim}.pt"
+        return f"nb11_{self.kind}_z{self.latent_dim}_{self.epochs}ep_s{self.seed}.pt"
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps: ``epochs`` times the batches of ``n_train`` images (469 per epoch for 60,000 at 128)."""
+        return self.epochs * math.ceil(self.n_train / self.batch_size)
 
 
-def make_prior_recipe(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
+def make_prior_recipe(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 3,
                       **settings) -> PriorRecipe:
     """The :class:`PriorRecipe` for training on ``train_images`` (they are identified by count and fingerprint)."""
     return PriorRecipe(kind=kind, components=0 if kind == "standard" else components, epochs=epochs,
@@ -315,7 +325,8 @@ def build_prior(recipe: PriorRecipe, model: VAE, train_images: torch.Tensor):
 @dataclass
 class PriorRun:
     """What :func:`load_or_train_with_prior` returns. ``extra`` is stored with the checkpoint (the recipe, the
-    prior's weights, ``train_seconds``, and whatever :meth:`save` is handed, e.g. a cached test score)."""
+    prior's weights, ``train_seconds``, the test scores of :meth:`test_scores`, and whatever :meth:`save` is
+    handed)."""
 
     model: VAE
     prior: torch.nn.Module
@@ -325,24 +336,82 @@ class PriorRun:
     extra: dict
 
     def save(self, **results) -> Path:
-        """Store ``results`` in the checkpoint's ``extra`` next to the model (plain numbers, strings, lists, dicts)."""
+        """Store ``results`` in the checkpoint's ``extra`` next to the model (numbers, strings, lists, dicts,
+        tensors)."""
         self.extra.update(results)
         return save_checkpoint(self.model, self.path, None, extra=self.extra)
 
+    def test_scores(self, test_images: torch.Tensor, *, k: int = 100, n: int | None = None, draws: int = 4000,
+                    seed: int = 0) -> tuple[dict, dict]:
+        """Notebook 11's scores of this model under its own prior, computed once and stored with the checkpoint.
 
-def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 20,
-                             folder: str | os.PathLike | None = None, retrain: bool = False,
+        ``test_images`` are binary (the Bernoulli decoder is a pmf there). Returns ``(scores, how)``, ``how`` =
+        ``{"loaded": bool, "seconds": the one-time cost}``. ``scores`` holds, in nats per image:
+
+        * ``nll``, ``(n,)`` float64: ``-L_k`` of each of the first ``n`` images (None: all), an upper bound on
+          ``-log p(x)``; ``nll_mean``, ``nll_se``;
+        * ``elbo``, ``(N,)``: the negative ELBO of each image, one seeded draw (the KL term is the Monte-Carlo
+          ``log q(z|x) - log p(z)`` for a learned prior, closed-form for N(0, I)); ``elbo_mean``;
+        * ELBO surgery on all N images (one draw each): ``average_kl``, ``mutual_information`` (+ ``_se``),
+          ``marginal_kl`` = KL(q(z) || p(z)) (+ ``_se``);
+        * ``hole_mass`` (+ ``_se``): the share of ``draws`` prior samples where q(z) < 0.1 p(z), and ``kl_p_q``
+          (+ ``_se``) = KL(p(z) || q(z)), estimated on the same prior draws as the mean of log p(z) - log q(z);
+        * ``active_units`` (Burda et al.'s criterion).
+        """
+        from ..evaluation.collapse import active_units
+        from ..evaluation.iwae import iwae_bound
+        from ..evaluation.surgery import aggregate_log_prob, elbo_surgery, hole_mass
+        from .iwae_training import per_image_elbo
+
+        n_all = int(test_images.shape[0])
+        n = n_all if n is None else min(int(n), n_all)
+        key = {"k": int(k), "n": n, "n_all": n_all, "draws": int(draws), "seed": int(seed),
+               "test": data_fingerprint(test_images)}
+        stored = self.extra.get("scores")
+        if isinstance(stored, dict) and stored.get("key") == key:
+            return stored, {"loaded": True, "seconds": stored["seconds"]}
+        start = time.perf_counter()
+        model, prior = self.model.eval(), self.prior
+        with torch.no_grad():
+            nll = -iwae_bound(model, test_images[:n], k, prior=prior,
+                              generator=torch.Generator().manual_seed(seed)).double()  # (n,)
+            elbo = per_image_elbo(model, test_images, seed=seed, objective=self._objective())  # (N,)
+            flat = test_images.reshape(n_all, -1)
+            cut = elbo_surgery(model, flat, prior, samples_per_image=1, seed=seed)
+            mu, logvar = model.encode(flat)  # (N, D) each
+            holes = hole_mass(mu, logvar, prior, draws=draws, seed=seed)
+            z = prior.sample(draws, generator=torch.Generator().manual_seed(seed)).to(mu.dtype)  # hole_mass's draws
+            log_ratio = (prior.log_prob(z) - aggregate_log_prob(z, mu, logvar)).double()  # (draws,)
+        scores = {"key": key, "nll": nll, "nll_mean": float(nll.mean()), "nll_se": float(nll.std() / math.sqrt(n)),
+                  "elbo": elbo, "elbo_mean": float(elbo.mean()),
+                  "average_kl": cut.average_kl, "mutual_information": cut.mutual_information,
+                  "mutual_information_se": cut.mutual_information_se, "marginal_kl": cut.marginal_kl,
+                  "marginal_kl_se": cut.marginal_kl_se, "hole_mass": holes.mass, "hole_mass_se": holes.stderr,
+                  "kl_p_q": float(log_ratio.mean()), "kl_p_q_se": float(log_ratio.std() / math.sqrt(draws)),
+                  "active_units": active_units(model, flat), "seconds": time.perf_counter() - start}
+        self.save(scores=scores)
+        return scores, {"loaded": False, "seconds": scores["seconds"]}
+
+    def _objective(self):
+        from ..objectives import ELBO
+
+        return ELBO(prior=self.prior)
+
+
+def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, components: int = 0, epochs: int = 3,
+                             seed: int = 0, folder: str | os.PathLike | None = None, retrain: bool = False,
                              progress: bool = False) -> PriorRun:
-    """Load notebook 11's VAE trained with the prior ``kind`` from ``<folder>/nb11_<kind>_z2.pt`` when its recipe
-    matches, else train it (Adam on the model's and the prior's parameters, ``binarize="dynamic"``) and save it.
+    """Load notebook 11's VAE trained with the prior ``kind`` and ``seed`` from
+    ``<folder>/nb11_<kind>_z2_<epochs>ep_s<seed>.pt`` when its recipe matches, else train it (Adam on the model's and
+    the prior's parameters, the training images binarized afresh every batch) and save it.
 
-    Both the model and the prior start from the same seeded weights every time, so the three priors of notebook 11
-    train the same initial VAE.
+    The model and the prior start from weights seeded with ``seed``, so the three priors of one seed train the same
+    initial VAE.
     """
     from ..config import checkpoint_dir, seed_everything
-    from ..objectives.priors import prior_objective
+    from ..objectives import ELBO
 
-    recipe = make_prior_recipe(kind, train_images, components=components, epochs=epochs)
+    recipe = make_prior_recipe(kind, train_images, components=components, epochs=epochs, seed=seed)
     path = Path(folder if folder is not None else checkpoint_dir()) / recipe.file_name
     seed_everything(recipe.seed)
     model = VAE(784, recipe.hidden_dim, recipe.latent_dim)
@@ -357,13 +426,11 @@ def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, component
         except (CheckpointError, KeyError, RuntimeError):
             pass  # unreadable or from another version: train anew below
     start = time.perf_counter()
-    params = [*model.parameters(), *prior.parameters()]
-    history = fit(model, train_images, epochs=recipe.epochs, batch_size=recipe.batch_size, binarize="dynamic",
-                  seed=recipe.seed, progress=progress, loss_fn=prior_objective(prior),
-                  optimizer=torch.optim.Adam(params, lr=recipe.lr))
+    history = fit(model, train_images, objective=ELBO(prior=prior, binarize="dynamic"), epochs=recipe.epochs,
+                  batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed, progress=progress)
     if history.interrupted:
         raise RuntimeError(f"training stopped after {history.epochs} of {recipe.epochs} epochs; nothing was saved.")
     extra = {"recipe": asdict(recipe), "prior_state": dict(prior.state_dict()),
-             "train_seconds": time.perf_counter() - start}
+             "train_seconds": time.perf_counter() - start, "steps": recipe.steps}
     save_checkpoint(model, path, history, extra=extra)
     return PriorRun(model.eval(), prior, recipe, path, True, extra)
