@@ -1,10 +1,10 @@
-"""What the training monitor costs: ``fit`` with and without ``monitor=``, alternating, in one process.
+"""What the training monitor costs: ``fit`` with and without the monitor in ``callbacks=``, alternating, in one process.
 
     python benchmarks/bench_monitor.py [--rounds 6] [--threads 2] [--limit 0]
 
 Three copies of the reference model (784-400-2, Adam 1e-3, batch 128, from the same initial weights) train one epoch
 each in turn, round after round: without a monitor, with ``training_monitor(test_x, test_y)`` at its default
-``every="epoch"``, and with ``every="50 steps"``. Each call is ``fit(model, train_x, test_x, epochs=1, history=...)``
+``every="epoch"``, and with ``every="50 steps"``. Each call is ``history.extend(fit(model, train_x, test_x, epochs=1, ...))``
 as notebook 05 runs it (the test evaluation included), timed from the outside; the order of the three arms rotates
 from round to round so that none always runs first. The first round's monitored epochs also draw the frame "before
 training". Printed: the median seconds per epoch of each arm, the overhead against the unmonitored arm, and the
@@ -54,8 +54,8 @@ def main(argv=None) -> int:
         order = arms[r % 3:] + arms[:r % 3]
         for arm in order:
             t0 = time.perf_counter()
-            fit(arm["model"], train_x, test_x, epochs=1, seed=r, progress=False, history=arm["history"],
-                monitor=arm["monitor"])
+            arm["history"].extend(fit(arm["model"], train_x, test_x, epochs=1, seed=r, progress=False,
+                                      callbacks=() if arm["monitor"] is None else arm["monitor"]))
             arm["times"].append(time.perf_counter() - t0)
             if r == 0 and arm["monitor"] is not None:
                 arm["after_first"] = len(arm["monitor"].timings)  # the frames of round 1 (warm-up) come first

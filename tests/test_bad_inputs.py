@@ -32,13 +32,11 @@ import torch
 from vae_course import views
 import vae_course
 from vae_course.data import DataNotFoundError, load_dataset, load_fashion_mnist, load_mnist
-from vae_course.evaluation import evaluate
-from vae_course.evaluation import iwae
+from vae_course.evaluation import LearnedSigmaGaussian, evaluate, iwae
 from vae_course.models import VAE, ConvVAE
-from vae_course.objectives import ELBOTerms, model_elbo
-from vae_course.objectives import losses
-from vae_course.training import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from vae_course.training import History, TrainingDivergedError, fit
+from vae_course.objectives import ELBO, IWAE, MixtureOfGaussiansPrior, losses, model_elbo
+from vae_course.training import (CheckpointError, TrainingDivergedError, fit, load_checkpoint, read_checkpoint,
+                                 save_checkpoint)
 
 PACKAGE = Path(vae_course.__file__).resolve().parent
 RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -233,19 +231,19 @@ def cut(path: Path, keep: int) -> None:
 
 def interrupt_fit_after_first_epoch(c: Ctx) -> None:
     """Make the CLI's fit see Ctrl-C at the end of its first epoch (fit turns that into an interrupted History)."""
-    import vae_course.training.fit_loop as train
+    import vae_course.training as training
 
-    real = train.fit
+    real = training.fit
 
-    def fit_then_ctrl_c(*args, on_epoch_end=None, **kwargs):
+    def fit_then_ctrl_c(*args, callbacks=(), **kwargs):
         def stop(epoch, hist):
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, hist)
+            for report in callbacks:
+                report(epoch, hist)
             raise KeyboardInterrupt
 
-        return real(*args, on_epoch_end=stop, **kwargs)
+        return real(*args, callbacks=[stop], **kwargs)
 
-    c.mp.setattr(train, "fit", fit_then_ctrl_c)
+    c.mp.setattr(training, "fit", fit_then_ctrl_c)
 
 
 def deny_writing_in(c: Ctx, folder: Path) -> None:
@@ -303,7 +301,7 @@ row("fit/test-nan-pixel", V, ("test_images", "NaN"),
 row("fit/train-inf-pixel", V, ("train_images", "[0, 1]"),
     lambda c: fit(c.model, with_pixel(c.x, math.inf), epochs=1, progress=False))
 row("fit/dynamic-0-255", V, ("train_images", "[0, 1]"),
-    lambda c: fit(c.model, c.x * 255, epochs=1, progress=False, binarize="dynamic"))
+    lambda c: fit(c.model, c.x * 255, epochs=1, progress=False, objective=ELBO(binarize="dynamic")))
 for value in (0, -1, 1.5, True, "3"):
     row(f"fit/epochs={value!r}", V, ("epochs",), lambda c, v=value: fit(c.model, c.x, epochs=v, progress=False))
 for value in (0, -8, 2.5):
@@ -311,47 +309,56 @@ for value in (0, -8, 2.5):
         lambda c, v=value: fit(c.model, c.x, epochs=1, batch_size=v, progress=False))
 for value in (0, -1e-3, math.nan, math.inf, "1e-3", True):
     row(f"fit/lr={value!r}", V, ("lr",), lambda c, v=value: fit(c.model, c.x, epochs=1, lr=v, progress=False))
+row("fit/lr-schedule-0", V, ("lr(1)",), lambda c: fit(c.model, c.x, epochs=1, lr=lambda epoch: 0.0, progress=False))
 for value in (-1, math.nan, "1"):
-    row(f"fit/beta={value!r}", V, ("beta",), lambda c, v=value: fit(c.model, c.x, epochs=1, beta=v, progress=False))
+    row(f"ELBO/beta={value!r}", V, ("beta",), lambda c, v=value: fit(c.model, c.x, epochs=1, objective=ELBO(beta=v),
+                                                                      progress=False))
 for value in (2**70, -1, 1.5, "0", True):
     row(f"fit/seed={value!r}", V, ("seed",), lambda c, v=value: fit(c.model, c.x, epochs=1, seed=v, progress=False))
-row("fit/sigma-str", T, ("sigma",), lambda c: fit(c.model, c.x, epochs=1, sigma="1", progress=False))
-row("fit/sigma-0-gaussian", V, ("sigma",),
-    lambda c: fit(c.model, c.x, epochs=1, sigma=0.0, likelihood="gaussian", progress=False))
-row("fit/sigma-nan", V, ("sigma",), lambda c: fit(c.model, c.x, epochs=1, sigma=math.nan, progress=False))
+row("ELBO/sigma-str", T, ("sigma",), lambda c: ELBO(sigma="1"))
+row("ELBO/sigma-0-gaussian", V, ("sigma",), lambda c: ELBO(sigma=0.0, likelihood="gaussian"))
+row("ELBO/sigma-nan", V, ("sigma",), lambda c: ELBO(sigma=math.nan))
 for value in ("2", -1, math.nan):
-    row(f"fit/kl_warmup_epochs={value!r}", V, ("kl_warmup_epochs",),
-        lambda c, v=value: fit(c.model, c.x, epochs=1, kl_warmup_epochs=v, progress=False))
+    row(f"ELBO/warmup_epochs={value!r}", V, ("warmup_epochs",), lambda c, v=value: ELBO(warmup_epochs=v))
 for value in (math.nan, math.inf, -0.5, "0.5"):
-    row(f"fit/free_bits={value!r}", V, ("free_bits",),
-        lambda c, v=value: fit(c.model, c.x, epochs=1, free_bits=v, progress=False))
-row("fit/likelihood", V, ("likelihood",), lambda c: fit(c.model, c.x, epochs=1, likelihood="poisson", progress=False))
-row("fit/binarize-static", V, ("binarize",), lambda c: fit(c.model, c.x, epochs=1, binarize="static", progress=False))
-row("fit/precision", V, ("precision",), lambda c: fit(c.model, c.x, epochs=1, precision="fp16", progress=False))
+    row(f"ELBO/free_bits={value!r}", V, ("free_bits",), lambda c, v=value: ELBO(free_bits=v))
+row("ELBO/likelihood", V, ("likelihood",), lambda c: ELBO(likelihood="poisson"))
+row("ELBO/binarize-static", V, ("binarize",), lambda c: ELBO(binarize="static"))
+row("ELBO/precision", V, ("precision",), lambda c: ELBO(precision="fp16"))
+row("ELBO/prior-str", T, ("prior",), lambda c: ELBO(prior="mixture"))
+row("ELBO/free-bits-learned-prior", V, ("free_bits", "prior"),
+    lambda c: ELBO(free_bits=0.5, prior=MixtureOfGaussiansPrior(2)))
+for value in (0, 2.5, True):
+    row(f"IWAE/k={value!r}", V, ("k",), lambda c, v=value: IWAE(v))
+row("IWAE/analytic_kl-str", T, ("analytic_kl",), lambda c: IWAE(5, analytic_kl="yes"))
+row("IWAE/likelihood", V, ("likelihood",), lambda c: IWAE(5, likelihood="poisson"))
 row("fit/device-tpu", V, ("device",), lambda c: fit(c.model, c.x, epochs=1, device="tpu", progress=False))
 row("fit/device-cuda-missing", V, ("cuda",), lambda c: fit(c.model, c.x, epochs=1, device="cuda", progress=False),
     cond=not torch.cuda.is_available())
-row("fit/optimizer-str", T, ("optimizer",), lambda c: fit(c.model, c.x, epochs=1, optimizer="adam", progress=False))
-row("fit/history-dict", T, ("history",), lambda c: fit(c.model, c.x, epochs=1, history={}, progress=False))
-row("fit/loss_fn-str", T, ("loss_fn",), lambda c: fit(c.model, c.x, epochs=1, loss_fn="elbo", progress=False))
-row("fit/loss_fn-returns-tensor", T, ("loss_fn",),
-    lambda c: fit(c.model, c.x, epochs=1, progress=False, loss_fn=lambda m, x, y: model_elbo(m, x).total))
-row("fit/on_epoch_end-int", T, ("on_epoch_end",), lambda c: fit(c.model, c.x, epochs=1, on_epoch_end=3,
-                                                               progress=False))
-row("fit/train_labels-length", V, ("train_labels",),
-    lambda c: fit(c.model, c.x, epochs=1, train_labels=torch.zeros(3, dtype=torch.long), progress=False))
+row("fit/objective-str", T, ("objective",), lambda c: fit(c.model, c.x, epochs=1, objective="elbo", progress=False))
+row("fit/objective-returns-tensor", T, ("objective", "ELBOTerms"),
+    lambda c: fit(c.model, c.x, epochs=1, progress=False, objective=lambda m, x, y: model_elbo(m, x).total))
+row("fit/callbacks-int", T, ("callbacks",), lambda c: fit(c.model, c.x, epochs=1, callbacks=3, progress=False))
+row("fit/callbacks-list-of-int", T, ("callback",), lambda c: fit(c.model, c.x, epochs=1, callbacks=[3],
+                                                                 progress=False))
+row("fit/labels-length", V, ("labels",),
+    lambda c: fit(c.model, c.x, epochs=1, labels=(torch.zeros(3, dtype=torch.long), None), progress=False))
+row("fit/labels-not-a-pair", T, ("labels", "pair"),
+    lambda c: fit(c.model, c.x, epochs=1, labels=torch.zeros(len(c.x), dtype=torch.long), progress=False))
+row("fit/objective-lr-0", V, ("lr",),
+    lambda c: fit(c.model, c.x, epochs=1, objective=LearnedSigmaGaussian(lr=0.0), progress=False))
 row("fit/fault-nan-gradient", TrainingDivergedError, ("gradient", "before applying"),
     lambda c: fit(nan_gradient_model(), c.x, epochs=1, progress=False))
 row("fit/fault-nan-weights", TrainingDivergedError, ("loss", "lr="),
     lambda c: fit(nan_weight_model(), c.x, epochs=1, progress=False))
 
 
-@case("fit/fault-diverges-custom-optimizer", TrainingDivergedError, ("optimizer",))
+@case("fit/fault-diverges-lr-schedule", TrainingDivergedError, ("learning rates",))
 def _(c):
     model = VAE()
     with torch.no_grad():
         model.fc4.bias.fill_(float("nan"))
-    fit(model, c.x, epochs=1, progress=False, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    fit(model, c.x, epochs=1, progress=False, lr=lambda epoch: 0.1)
 
 
 # --- evaluate ------------------------------------------------------------------------------------------------------
@@ -361,7 +368,7 @@ row("evaluate/images-nan", V, ("images", "NaN"), lambda c: evaluate(c.model, wit
 row("evaluate/images-empty", V, ("images",), lambda c: evaluate(c.model, c.x[:0]))
 row("evaluate/batch_size-0", V, ("batch_size",), lambda c: evaluate(c.model, c.x, batch_size=0))
 row("evaluate/seed-negative", V, ("seed",), lambda c: evaluate(c.model, c.x, seed=-3))
-row("evaluate/sigma-str", T, ("sigma",), lambda c: evaluate(c.model, c.x, sigma="one"))
+row("evaluate/objective-str", T, ("objective",), lambda c: evaluate(c.model, c.x, objective="elbo"))
 row("evaluate/labels-length", V, ("labels",), lambda c: evaluate(c.model, c.x, torch.zeros(2, dtype=torch.long)))
 
 # --- losses --------------------------------------------------------------------------------------------------------

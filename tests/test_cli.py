@@ -130,18 +130,19 @@ def test_a_huge_seed_is_an_argparse_error(capsys):
 
 
 def test_ctrl_c_saves_and_exits_130(tmp_path, monkeypatch, capsys):
-    import vae_course.training.fit_loop as train
+    import vae_course.training as training
 
-    real = train.fit
+    real = training.fit
 
-    def ctrl_c_after_epoch_1(*args, on_epoch_end=None, **kwargs):
+    def ctrl_c_after_epoch_1(*args, callbacks=(), **kwargs):
         def stop(epoch, hist):
-            on_epoch_end(epoch, hist)
+            for report in callbacks:
+                report(epoch, hist)
             raise KeyboardInterrupt
 
-        return real(*args, on_epoch_end=stop, **kwargs)
+        return real(*args, callbacks=[stop], **kwargs)
 
-    monkeypatch.setattr(train, "fit", ctrl_c_after_epoch_1)
+    monkeypatch.setattr(training, "fit", ctrl_c_after_epoch_1)
     _fake_mnist(tmp_path / "data")
     status = main(["train", "--epochs", "3", "--batch-size", "16", "--no-progress", "--device", "cpu",
                    "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")])

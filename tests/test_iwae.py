@@ -91,9 +91,10 @@ def _trained_vae(mnist_small):
     train_x, _, test_x, _ = mnist_small
     torch.manual_seed(0)
     model = VAE(hidden_dim=64, latent_dim=4)
+    from vae_course.objectives import ELBO
     from vae_course.training import fit
 
-    fit(model, train_x, epochs=1, progress=False, binarize="dynamic")
+    fit(model, train_x, epochs=1, progress=False, objective=ELBO(binarize="dynamic"))
     return model, torch.bernoulli(test_x[:16], generator=torch.Generator().manual_seed(0))
 
 

@@ -6,10 +6,9 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal
 
-from vae_course.theory import decoder_parameters, gradient_snr
-
 from vae_course.models import VAE
-from vae_course.objectives import iwae_objective, iwae_terms
+from vae_course.objectives import ELBO, IWAE, iwae_objective, iwae_terms
+from vae_course.theory import decoder_parameters, gradient_snr
 from vae_course.training import fit
 
 
@@ -28,9 +27,8 @@ def test_k1_equals_elbo_training_step_for_step(precision):
     torch.manual_seed(0)
     a = VAE(hidden_dim=32)
     b = copy.deepcopy(a)
-    ha = fit(a, x, test, epochs=2, batch_size=50, seed=7, progress=False, precision=precision)
-    hb = fit(b, x, test, epochs=2, batch_size=50, seed=7, progress=False, precision=precision,
-             loss_fn=iwae_objective(1))
+    ha = fit(a, x, test, epochs=2, batch_size=50, seed=7, progress=False, objective=ELBO(precision=precision))
+    hb = fit(b, x, test, epochs=2, batch_size=50, seed=7, progress=False, objective=IWAE(1, precision=precision))
     assert _same(a, b)
     assert ha.train_loss == hb.train_loss and ha.test_loss == hb.test_loss
 
@@ -41,9 +39,8 @@ def test_the_plain_k1_estimate_is_a_different_training():
     torch.manual_seed(0)
     a = VAE(hidden_dim=32)
     b = copy.deepcopy(a)
-    fit(a, x, epochs=1, batch_size=50, seed=7, progress=False, precision="fp32")
-    fit(b, x, epochs=1, batch_size=50, seed=7, progress=False, precision="fp32",
-        loss_fn=iwae_objective(1, analytic_kl=False))
+    fit(a, x, epochs=1, batch_size=50, seed=7, progress=False, objective=ELBO(precision="fp32"))
+    fit(b, x, epochs=1, batch_size=50, seed=7, progress=False, objective=IWAE(1, analytic_kl=False, precision="fp32"))
     assert not _same(a, b)
 
 

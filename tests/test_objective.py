@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from vae_course.models import VAE
-from vae_course.objectives import kl_weight
-from vae_course.objectives import model_elbo
+from vae_course.objectives import ELBO, kl_weight, model_elbo
 from vae_course.objectives.warmup import _free_bits_terms
 from vae_course.training import fit
 
@@ -29,8 +28,8 @@ def test_fit_follows_kl_weight(mnist_small):
     """fit's per-epoch mean KL weight is the mean of kl_weight over that epoch's steps."""
     train_x = mnist_small[0][:384]  # 3 batches of 128 per epoch
     torch.manual_seed(0)
-    hist = fit(VAE(latent_dim=2), train_x, epochs=3, batch_size=128, progress=False, kl_warmup_epochs=1.5,
-               beta=2.0)
+    hist = fit(VAE(latent_dim=2), train_x, epochs=3, batch_size=128, progress=False,
+               objective=ELBO(warmup_epochs=1.5, beta=2.0))
     warm = 1.5 * 3
     want = [sum(kl_weight(s, warm, 2.0) for s in range(3 * e, 3 * e + 3)) / 3 for e in range(3)]
     assert hist.beta == pytest.approx(want)

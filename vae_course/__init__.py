@@ -21,6 +21,7 @@ module is missing from it.
    * :mod:`vae_course.models.autoregressive`  ``AutoregressiveVAE``, a decoder strong enough to ignore z
    * :mod:`vae_course.models.vqvae`           ``VQVAE``, discrete codes from a codebook
 2. :mod:`vae_course.objectives`: what is minimised, in nats per image
+   * :mod:`vae_course.objectives.objective`  the objectives ``fit`` minimises, as objects: ``ELBO``, ``IWAE``
    * :mod:`vae_course.objectives.losses`     the Gaussian KL, the reconstruction terms, ``ELBOTerms``, the ELBO
    * :mod:`vae_course.objectives.warmup`     the KL warm-up and free bits
    * :mod:`vae_course.objectives.priors`     learned priors p(z): mixture of Gaussians, VampPrior
@@ -38,15 +39,18 @@ module is missing from it.
    * :mod:`vae_course.evaluation.surgery`       ELBO surgery: mutual information and the aggregate posterior's KL
    * :mod:`vae_course.evaluation.amortization`  the per-image optimal q and the split of the gap
    * :mod:`vae_course.evaluation.latent_space`  encoded means, grids, interpolation, planes, ellipses, holes
+   * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
+   * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
 5. :mod:`vae_course.training`: everything that trains
-   * :mod:`vae_course.training.fit_loop`       ``fit`` and the per-epoch ``History``
-   * :mod:`vae_course.training.fit_checks`     the checks of ``fit``'s training options
+   * :mod:`vae_course.training.fit_loop`       ``fit(model, images, objective=...)`` and the per-epoch ``History``
+   * :mod:`vae_course.training.fit_checks`     what ``fit`` checks and prepares before its loop
    * :mod:`vae_course.training.checkpoints`    atomic, weights-only checkpoints
    * :mod:`vae_course.training.pretrained`     the reference models and the learned-prior runs: load or train
    * :mod:`vae_course.training.deep_vae`       the recipe of the best log-likelihood model
    * :mod:`vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits
    * :mod:`vae_course.training.vq`             the VQ-VAE's training loop
    * :mod:`vae_course.training.sweeps`         the beta sweep, the collapse runs, the likelihood table
+   * :mod:`vae_course.training.runs`           cached training runs with per-image test scores
 6. :mod:`vae_course.views`: static figures and interactive views
    * :mod:`vae_course.views.viz`              static figures
    * :mod:`vae_course.views.latent_explorer`  the latent-space explorer

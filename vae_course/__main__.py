@@ -152,11 +152,11 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
 
     import torch
 
-    from .training.checkpoints import CheckpointError, save_checkpoint
     from .config import get_device, seed_everything
     from .data import DataNotFoundError, load_mnist
     from .models import VAE
-    from .training.fit_loop import TrainingDivergedError, autocast_dtype, fit
+    from .objectives import ELBO
+    from .training import CheckpointError, TrainingDivergedError, autocast_dtype, fit, save_checkpoint
 
     try:
         device = get_device(args.device)
@@ -189,8 +189,8 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
 
     try:
         hist = fit(model, train_x, test_x, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                   seed=args.seed, device=device, progress=not args.no_progress, on_epoch_end=report,
-                   precision=args.precision)
+                   seed=args.seed, device=device, progress=not args.no_progress, callbacks=[report],
+                   objective=ELBO(precision=args.precision))
     except TrainingDivergedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@ import torch
 
 from vae_course.evaluation import evaluate
 from vae_course.models import AutoregressiveVAE, causal_neighbours, causal_offsets, made_masks
-from vae_course.objectives import model_elbo
+from vae_course.objectives import ELBO, model_elbo
 from vae_course.training import fit
 from vae_course.training import load_checkpoint, save_checkpoint
 
@@ -79,7 +79,7 @@ def test_elbo_fit_evaluate_and_checkpoint(tmp_path, mnist_small):
     model = _model()
     terms = model_elbo(model, test_x[:8])
     assert terms.total.shape == (8,) and torch.isfinite(terms.total).all()
-    hist = fit(model, train_x[:256], test_x[:64], epochs=1, progress=False, free_bits=0.1)
+    hist = fit(model, train_x[:256], test_x[:64], epochs=1, progress=False, objective=ELBO(free_bits=0.1))
     assert hist.epochs == 1
     path = save_checkpoint(model, tmp_path / "ar.pt")
     loaded = load_checkpoint(path)

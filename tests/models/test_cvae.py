@@ -57,7 +57,7 @@ def test_fit_with_labels_and_checkpoint(tmp_path, mnist_small):
     with pytest.raises(ValueError, match="labels"):
         fit(m, train_x, epochs=1, progress=False)
     before = evaluate(m, test_x, test_y)["loss"]
-    hist = fit(m, train_x, test_x, epochs=2, progress=False, train_labels=train_y, test_labels=test_y)
+    hist = fit(m, train_x, test_x, epochs=2, progress=False, labels=(train_y, test_y))
     assert hist.test_loss[-1] < before - 100
     terms = model_elbo(m, test_x[:4], test_y[:4])
     assert terms.total.shape == (4,)

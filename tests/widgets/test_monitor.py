@@ -25,7 +25,7 @@ def _trained_with_monitor(mnist_small, epochs=2, **kwargs):
     train_x, _, test_x, test_y = mnist_small
     monitor = training_monitor(test_x, test_y, n_points=200, **kwargs)
     model = _model()
-    hist = fit(model, train_x, test_x, epochs=epochs, progress=False, monitor=monitor)
+    hist = fit(model, train_x, test_x, epochs=epochs, progress=False, callbacks=monitor)
     return model, monitor, hist
 
 
@@ -73,7 +73,7 @@ def test_the_scatter_points_are_the_subsets_codes_at_that_moment(mnist_small):
         colour = (np.asarray(colormaps["tab10"].colors[int(mon.subset_labels[-1])]) * 255).round()
         seen.append(np.array_equal(frame[24 + y, x], colour.astype(np.uint8)))
 
-    fit(model, train_x, epochs=2, progress=False, monitor=mon, on_epoch_end=check)
+    fit(model, train_x, epochs=2, progress=False, callbacks=[mon, check])
     assert seen == [True] * 4
     assert torch.equal(mon.subset_images, test_x[mon.subset_index]) and mon.subset_index.unique().numel() == 100
     assert torch.equal(mon.subset_labels, test_y[mon.subset_index])
@@ -94,8 +94,8 @@ def test_a_continued_fit_adds_frames_without_a_second_start(mnist_small):
     train_x, _, test_x, test_y = mnist_small
     mon = training_monitor(test_x, test_y, n_points=50)
     model = _model()
-    hist = fit(model, train_x[:256], epochs=1, progress=False, monitor=mon)
-    fit(model, train_x[:256], epochs=1, progress=False, monitor=mon, history=hist)
+    fit(model, train_x[:256], epochs=1, progress=False, callbacks=mon)
+    fit(model, train_x[:256], epochs=1, progress=False, callbacks=mon)  # a second fit continues the count
     assert mon.frame_labels == ["before training", "after epoch 1", "after epoch 2"]
 
 
@@ -113,8 +113,8 @@ def test_the_monitor_follows_a_conditional_model(mnist_small):
     torch.manual_seed(0)
     model = CVAE()
     mon = training_monitor(test_x, test_y, n_points=64, n_samples=4)
-    fit(model, train_x[:256], test_x[:64], epochs=1, progress=False, monitor=mon, train_labels=train_y[:256],
-        test_labels=test_y[:64])
+    fit(model, train_x[:256], test_x[:64], epochs=1, progress=False, callbacks=mon,
+        labels=(train_y[:256], test_y[:64]))
     assert len(mon.frames) == 2 and mon.codes.shape == (64, 2)
 
 
@@ -138,12 +138,12 @@ def test_bad_images_and_models_give_one_clear_sentence(mnist_small):
         assert one_sentence_problem(str(info.value)) is None
     mon = training_monitor(test_x, test_y)
     with pytest.raises(ValueError, match="1-D") as info:
-        fit(_model(latent=1), test_x[:64], epochs=1, progress=False, monitor=mon)
+        fit(_model(latent=1), test_x[:64], epochs=1, progress=False, callbacks=mon)
     assert one_sentence_problem(str(info.value)) is None
     with pytest.raises(ValueError, match="conditional") as info:
         torch.manual_seed(0)
-        fit(CVAE(), test_x[:64], epochs=1, progress=False, monitor=training_monitor(test_x),
-            train_labels=test_y[:64])
+        fit(CVAE(), test_x[:64], epochs=1, progress=False, callbacks=training_monitor(test_x),
+            labels=(test_y[:64], None))
     assert one_sentence_problem(str(info.value)) is None
 
 

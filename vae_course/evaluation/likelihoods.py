@@ -11,7 +11,7 @@ Used by notebooks 07 (the likelihood table) and 08 (the importance-weighted boun
   ``int_0^1 lam^x (1 - lam)^(1 - x) dx = (1 - 2 lam) / (2 artanh(1 - 2 lam))`` (:func:`bernoulli_pmf_integral`),
   whose inverse is the continuous Bernoulli's normalizer ``C(lam)`` (:func:`cb_log_normalizer`), and the continuous
   Bernoulli's mean, which is not ``lam`` (:func:`cb_mean`).
-* A Gaussian decoder with a *learned* standard deviation (:class:`LearnedSigmaGaussian`, a ``loss_fn`` for
+* A Gaussian decoder with a *learned* standard deviation (:class:`LearnedSigmaGaussian`, an objective for
   :func:`vae_course.training.fit`) and the closed-form best sigma for a fixed mean (:func:`optimal_gaussian_sigma`).
 * The likelihood table that trains one model per likelihood is :func:`vae_course.training.likelihood_table`.
 
@@ -121,11 +121,10 @@ def decoder_distribution(logits: torch.Tensor, likelihood: str = "bernoulli",
 class LearnedSigmaGaussian(nn.Module):
     """A Gaussian decoder ``N(x; sigmoid(logits), sigma^2)`` whose sigma is learned with the VAE.
 
-    Use it as ``fit``'s ``loss_fn`` and give the optimizer its parameter too::
+    It is an objective: ``fit`` trains its sigma with the model (at its own step size ``lr`` when given)::
 
-        lik = LearnedSigmaGaussian(per_pixel=True)
-        opt = torch.optim.Adam([*model.parameters(), *lik.parameters()], lr=1e-3)
-        fit(model, train_x, epochs=5, loss_fn=lik, optimizer=opt)
+        lik = LearnedSigmaGaussian(per_pixel=True, lr=1e-2)
+        fit(model, train_x, epochs=5, objective=lik)
 
     Args:
         per_pixel: one sigma per pixel (``(784,)``) instead of one for the whole image.
@@ -134,10 +133,11 @@ class LearnedSigmaGaussian(nn.Module):
         sigma_min: floor, ``sigma = sigma_min + exp(raw)``. Needed: MNIST's border pixels are exactly 0, so a free
             per-pixel sigma would shrink to 0 there and the "log-likelihood" would grow without bound.
         beta: weight of the KL in ``total`` (1 for the plain ELBO).
+        lr: Adam's step size for sigma in ``fit`` (None: the model's); sigma needs a larger one than the weights.
     """
 
     def __init__(self, per_pixel: bool = False, input_dim: int = 784, init_sigma: float = 1.0,
-                 sigma_min: float = 0.01, beta: float = 1.0):
+                 sigma_min: float = 0.01, beta: float = 1.0, lr: float | None = None):
         super().__init__()
         if not (sigma_min >= 0 and init_sigma > sigma_min):
             raise ValueError(f"need init_sigma > sigma_min >= 0, got init_sigma={init_sigma}, sigma_min={sigma_min}.")
@@ -146,6 +146,7 @@ class LearnedSigmaGaussian(nn.Module):
         self.per_pixel = bool(per_pixel)
         self.sigma_min = float(sigma_min)
         self.beta = float(beta)
+        self.lr = lr
         shape = (input_dim,) if per_pixel else (1,)
         self.raw = nn.Parameter(torch.full(shape, math.log(init_sigma - sigma_min)))  # (D,) or (1,)
 
@@ -154,5 +155,5 @@ class LearnedSigmaGaussian(nn.Module):
         return self.sigma_min + self.raw.exp()
 
     def forward(self, model, x: torch.Tensor, y: torch.Tensor | None = None) -> ELBOTerms:
-        """``fit``/``evaluate``'s ``loss_fn(model, x, y)``: the ELBO terms with this decoder."""
+        """``fit``/``evaluate``'s ``objective(model, x, y)``: the ELBO terms with this decoder."""
         return model_elbo(model, x, y, likelihood="gaussian", sigma=self.sigma(), beta=self.beta)

@@ -13,7 +13,7 @@ import numbers
 
 import torch
 
-from .losses import LIKELIHOODS, ELBOTerms, check_sigma, check_unit_interval
+from .losses import ELBOTerms, check_unit_interval
 
 
 def _positive_int(name: str, value) -> int:
@@ -36,18 +36,6 @@ def _check_model(model) -> None:
         raise TypeError(f"model ({type(model).__name__}) has no parameters to train or evaluate.")
 
 
-def _check_callable(name: str, value) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{name} must be a function (or None), got {type(value).__name__}.")
-
-
-def _check_objective(likelihood, sigma, loss_fn) -> None:
-    _check_callable("loss_fn", loss_fn)
-    if loss_fn is None and likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood={likelihood!r} is not known: use one of {', '.join(LIKELIHOODS)}.")
-    check_sigma(sigma)
-
-
 def _as_flat_images(images, name: str, model) -> torch.Tensor:
     """``images`` flattened to ``(N, input_dim)``, after checking type, shape and that they lie in [0, 1]."""
     if not isinstance(images, torch.Tensor):
@@ -63,9 +51,9 @@ def _as_flat_images(images, name: str, model) -> torch.Tensor:
 
 
 def _as_terms(terms) -> ELBOTerms:
-    """A ``loss_fn``'s result as float32 :class:`ELBOTerms`, or one clear ``TypeError``."""
+    """An objective's result as float32 :class:`ELBOTerms`, or one clear ``TypeError``."""
     if not (isinstance(terms, tuple) and len(terms) == 3 and all(isinstance(t, torch.Tensor) for t in terms)):
-        raise TypeError(f"loss_fn must return ELBOTerms(recon, kl, total) of per-image tensors, got "
+        raise TypeError(f"the objective must return ELBOTerms(recon, kl, total) of per-image tensors, got "
                         f"{type(terms).__name__}.")
     return ELBOTerms(*(t.float() for t in terms))
 

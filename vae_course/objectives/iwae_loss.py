@@ -1,7 +1,7 @@
 """Training with the importance-weighted bound (Burda et al. 2015). The gradient's signal-to-noise ratio as k grows
 is measured by :func:`vae_course.theory.gradient_snr`.
 
-Used by notebook 08 (training with k = 1, 5 and 50) through ``fit(..., loss_fn=iwae_objective(k))``, and by
+Used by notebook 08 (training with k = 1, 5 and 50) through ``fit(..., objective=IWAE(k))``, and by
 :func:`vae_course.theory.gradient_snr`.
 
 For one image, with ``z_1 .. z_k ~ q(z|x)`` drawn by the reparameterization and log-weights
@@ -36,6 +36,7 @@ import math
 import torch
 
 from .losses import ELBOTerms, gaussian_kl, reconstruction_nll
+from .priors import diagonal_normal_log_prob
 
 
 def _check_k(k) -> int:
@@ -45,10 +46,13 @@ def _check_k(k) -> int:
 
 
 def iwae_terms(model, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1, *, likelihood: str = "bernoulli",
-               sigma: float | torch.Tensor = 1.0, analytic_kl: bool = True) -> ELBOTerms:
+               sigma: float | torch.Tensor = 1.0, analytic_kl: bool = True, prior=None) -> ELBOTerms:
     """The k-sample importance-weighted objective of ``model`` on the batch ``x`` ``(B, ...)``, per image ``(B,)``.
 
-    ``total`` is minus the estimate of ``L_k`` (see the module docstring for the two estimates).
+    ``total`` is minus the estimate of ``L_k`` (see the module docstring for the two estimates). ``prior``: a learned
+    prior (:mod:`vae_course.objectives.priors`) whose ``log_prob(z)`` replaces the standard normal's in the
+    log-weights; then ``kl`` is the k-sample average of ``log q(z_j|x) - log p(z_j)`` and the estimate is Burda et
+    al.'s plain one (``analytic_kl`` needs the standard normal's closed-form KL).
     """
     k = _check_k(k)
     extra = () if y is None else (y,)
@@ -63,11 +67,15 @@ def iwae_terms(model, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1
     logits = model.decode_logits(z, *extra_k, **context)  # (k*B, 784)
     recon_k = reconstruction_nll(logits, x_k, likelihood, sigma).reshape(k, b)  # (k, B) = -log p(x|z_j)
     mu_f, logvar_f = mu_k.to(z.dtype), logvar_k.to(z.dtype)  # fit's mixed precision samples z in float32
-    # log q(z|x) - log p(z) per sample; the log(2 pi) terms cancel.
-    log_ratio = (-0.5 * (logvar_f + (z - mu_f) ** 2 / logvar_f.exp()) + 0.5 * z ** 2).sum(-1).reshape(k, b)
+    if prior is None:  # log q(z|x) - log p(z) per sample for p = N(0, I); the log(2 pi) terms cancel.
+        log_ratio = (-0.5 * (logvar_f + (z - mu_f) ** 2 / logvar_f.exp()) + 0.5 * z ** 2).sum(-1).reshape(k, b)
+    else:  # under a learned prior: log q(z|x) - log p(z), both in full
+        log_ratio = (diagonal_normal_log_prob(z, mu_f, logvar_f) - prior.log_prob(z)).reshape(k, b)
     log_w = -recon_k - log_ratio  # (k, B)
-    kl = gaussian_kl(mu, logvar)  # (B,)
     recon = recon_k.mean(0)  # (B,)
+    if prior is not None:
+        return ELBOTerms(recon, log_ratio.mean(0), -(torch.logsumexp(log_w, dim=0) - math.log(k)))
+    kl = gaussian_kl(mu, logvar)  # (B,)
     if analytic_kl:
         bound = (-recon - kl) + (torch.logsumexp(log_w - log_w.mean(0), dim=0) - math.log(k))
     else:
@@ -77,9 +85,10 @@ def iwae_terms(model, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1
 
 def iwae_objective(k: int, *, likelihood: str = "bernoulli", sigma: float | torch.Tensor = 1.0,
                    analytic_kl: bool = True):
-    """A ``loss_fn(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit` that trains on the bound ``L_k``.
+    """A plain objective ``(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit` that trains on the bound
+    ``L_k`` (the function form of :class:`vae_course.objectives.IWAE`).
 
-    >>> history = fit(model, train_x, loss_fn=iwae_objective(5))     # doctest: +SKIP
+    >>> history = fit(model, train_x, objective=iwae_objective(5))     # doctest: +SKIP
     """
     k = _check_k(k)
 

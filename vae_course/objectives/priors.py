@@ -9,7 +9,7 @@ Used by notebook 11 (learned priors and the aggregate posterior) and by :func:`v
 With the standard normal the KL term of the ELBO has the closed form of notebook 03. With a learned prior it does
 not: :func:`prior_kl` then estimates KL(q(z|x) || p(z)) = E_q[log q(z|x) - log p(z)] by Monte Carlo at the
 reparameterized sample z that the reconstruction term uses, which keeps the ELBO estimate unbiased.
-:func:`prior_objective` is the resulting ``loss_fn`` for ``fit``.
+:func:`prior_objective` is the resulting objective as a plain function; ``ELBO(prior=...)`` is the same as an object.
 
 * :class:`MixtureOfGaussiansPrior`: p(z) = sum_k pi_k N(z; m_k, diag(s_k^2)), with learned weights, means and
   variances.
@@ -176,11 +176,11 @@ def prior_kl(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, prior: Pri
 
 
 def prior_objective(prior: Prior, *, likelihood: str = "bernoulli", sigma: float = 1.0):
-    """A ``loss_fn(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit`: the negative ELBO under ``prior``.
+    """An objective ``(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit`: the negative ELBO under ``prior``.
 
     The reconstruction term and the KL term share one reparameterized z per image; the KL is :func:`prior_kl`.
-    Train the prior's parameters too: give ``fit`` an optimizer over ``model.parameters()`` and
-    ``prior.parameters()`` (``fit(..., prior=prior)`` does both).
+    A plain function has no parameters for ``fit`` to train: to train the prior too, use
+    ``fit(..., objective=ELBO(prior=prior))``, which is this objective with the prior's parameters.
     """
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a vae_course.objectives.Prior, got {type(prior).__name__}.")

@@ -1,6 +1,6 @@
 """The training objective's schedules and variants: the KL warm-up and free bits.
 
-Used by :func:`vae_course.training.fit` (its ``kl_warmup_epochs`` and ``free_bits``), notebook 09 (posterior collapse)
+Used by :class:`vae_course.objectives.ELBO` (its ``warmup_epochs`` and ``free_bits``), notebook 09 (posterior collapse)
 and ``benchmarks/beta_sweep.py``. The ELBO itself is in :mod:`vae_course.objectives.losses`; this module holds what changes
 *how* it is optimized, so the training loop needs nothing from a notebook's module.
 
@@ -34,8 +34,8 @@ def _number(name: str, value, *, allow_zero: bool = True) -> float:
 def kl_weight(step: int, warmup_steps: float, beta: float = 1.0) -> float:
     """The KL weight at optimizer step ``step`` (counting from 0) of a linear warm-up.
 
-    ``beta * min(1, step / warmup_steps)``, and simply ``beta`` when ``warmup_steps == 0`` (no warm-up). ``fit``
-    calls this once per batch with ``warmup_steps = kl_warmup_epochs * batches_per_epoch``.
+    ``beta * min(1, step / warmup_steps)``, and simply ``beta`` when ``warmup_steps == 0`` (no warm-up). ``ELBO``
+    calls this once per batch with ``warmup_steps = warmup_epochs * batches_per_epoch``.
 
         >>> [kl_weight(s, 4, beta=1.0) for s in range(6)]
         [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

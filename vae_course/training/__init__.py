@@ -17,8 +17,8 @@ from .checkpoints import (CheckpointError, FORMAT_VERSION, MAX_PARAMETERS, load_
                           save_checkpoint)
 from .deep_vae import (BestRecipe, best_checkpoint_path, best_recipe, cosine_lr, load_or_train_best_model,
                        train_best_model)
-from .fit_checks import check_optimizer_covers, objective_options
-from .fit_loop import History, PRECISIONS, TrainingDivergedError, autocast_dtype, cpu_has_native_bf16, fit, make_adam
+from .fit_checks import FitSetup, checked_setup
+from .fit_loop import History, TrainingDivergedError, autocast_dtype, cpu_has_native_bf16, fit, make_adam
 from .iwae_training import (IWAERecipe, IWAERun, SCORE_KEYS, cached_gap_split, evaluate_model, iwae_checkpoint_path,
                             iwae_recipe, load_or_train_iwae, weights_fingerprint)
 from .pretrained import (PRIOR_KINDS, Pretrained, PriorRecipe, PriorRun, Recipe, build_model, build_prior,
@@ -29,15 +29,15 @@ from .sweeps import LikelihoodRow, TABLE_SETUPS, beta_sweep, collapse_run, forma
 from .vq import VQHistory, encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
 
 __all__ = [
-    "BestRecipe", "CheckpointError", "FORMAT_VERSION", "History", "IWAERecipe", "IWAERun", "LikelihoodRow",
-    "MAX_PARAMETERS", "PRECISIONS", "PRIOR_KINDS", "Pretrained", "PriorRecipe", "PriorRun", "Recipe", "SCORE_KEYS",
+    "BestRecipe", "CheckpointError", "FORMAT_VERSION", "FitSetup", "History", "IWAERecipe", "IWAERun", "LikelihoodRow",
+    "MAX_PARAMETERS", "PRIOR_KINDS", "Pretrained", "PriorRecipe", "PriorRun", "Recipe", "SCORE_KEYS",
     "TABLE_SETUPS", "TrainingDivergedError", "VQHistory", "autocast_dtype", "best_checkpoint_path", "best_recipe",
-    "beta_sweep", "build_model", "build_prior", "cached_gap_split", "check_optimizer_covers", "checkpoint_name",
+    "beta_sweep", "build_model", "build_prior", "cached_gap_split", "checked_setup", "checkpoint_name",
     "checkpoint_path", "collapse_run", "cosine_lr", "cpu_has_native_bf16", "data_fingerprint", "default_epochs",
     "encode_indices", "estimate_training_seconds", "evaluate_model", "fit", "format_table", "init_codebook",
     "iwae_checkpoint_path", "iwae_recipe", "likelihood_table", "load_checkpoint", "load_or_train",
     "load_or_train_best_model", "load_or_train_iwae", "load_or_train_with_prior", "make_adam", "make_prior_recipe",
-    "make_recipe", "objective_options", "read_checkpoint", "remedy_runs", "restart_dead_codes", "save_checkpoint",
+    "make_recipe", "read_checkpoint", "remedy_runs", "restart_dead_codes", "save_checkpoint",
     "save_pretrained", "stored_recipe", "train_best_model", "train_reference", "train_vqvae", "vq_bound",
     "weights_fingerprint",
 ]

@@ -1,54 +1,141 @@
-"""Checks of :func:`vae_course.training.fit`'s training options (monitor, optimizer, the objective shorthands): one
-clear sentence each. The checks that ``fit`` shares with ``evaluate`` live in :mod:`vae_course.objectives.checks`.
+"""What :func:`vae_course.training.fit` checks and prepares before its loop: one clear sentence per bad argument.
 
-Used by :mod:`vae_course.training.fit_loop` only (notebooks 05-11 and the CLI reach them through ``fit``). Every check
+Used by :mod:`vae_course.training.fit_loop` only (notebooks 05-12 and the CLI reach it through ``fit``). Every check
 runs once per call, before any data moves, and raises ``ValueError`` or ``TypeError`` with a message that names the
-argument and says how to fix it, never a traceback from inside torch.
+argument and says how to fix it, never a traceback from inside torch. The checks that ``fit`` shares with
+``evaluate`` live in :mod:`vae_course.objectives.checks`.
+
+:func:`checked_setup` returns a :class:`FitSetup`: the images and labels flattened and on the device, the objective
+(``ELBO()`` for None) on the device, the parameter groups Adam trains (the model's, and the objective's own, at the
+objective's ``lr`` if it has one), the per-epoch learning rate, and the callbacks sorted by what they listen to.
 """
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable
+
 import torch
 
-
-def _check_helpers(monitor, optimizer) -> None:
-    if monitor is not None and not all(callable(getattr(monitor, m, None)) for m in ("on_step", "on_epoch_end")):
-        raise TypeError(f"monitor must be a view from vae_course.views.training_monitor (or None), "
-                        f"got {type(monitor).__name__}.")
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer over model.parameters() (or None for Adam), "
-                        f"got {type(optimizer).__name__}.")
+from ..config import check_seed, get_device
+from ..objectives.checks import _as_flat_images, _check_labels, _check_model, _positive_int
+from ..objectives.objective import as_objective
 
 
-def objective_options(loss_fn, prior, iwae_k, likelihood, sigma, beta, kl_warmup_epochs, free_bits):
-    """``fit``'s shorthands ``prior=`` and ``iwae_k=`` as a ``loss_fn``, after checking that they fit together.
+@dataclass
+class FitSetup:
+    """Everything ``fit`` needs, checked: data on the device, objective, Adam's groups, learning rate, callbacks."""
 
-    Returns ``loss_fn`` unchanged when neither is given. ``prior`` (a :class:`vae_course.objectives.Prior`) gives
-    :func:`vae_course.objectives.prior_objective`; ``iwae_k`` gives :func:`vae_course.objectives.iwae_objective`.
-    """
-    if prior is None and iwae_k is None:
-        return loss_fn
-    from ..objectives.iwae_loss import iwae_objective
-    from ..objectives.priors import Prior, prior_objective
+    objective: Callable
+    device: torch.device
+    train: torch.Tensor  # (N, input_dim) on the device
+    train_y: torch.Tensor | None
+    test: torch.Tensor | None  # (M, input_dim), where it was (evaluate moves each batch)
+    test_y: torch.Tensor | None
+    groups: list[dict]
+    lr: float | Callable[[int], float]
+    hint: str  # what to do when training diverges
+    on_step: list = field(default_factory=list)
+    on_epoch_end: list = field(default_factory=list)  # each called as cb(model, epoch, history)
 
-    used = "prior=" if prior is not None else "iwae_k="
-    if prior is not None and iwae_k is not None:
-        raise ValueError("fit trains with a learned prior or with the importance-weighted bound, not both: "
-                         "pass prior= or iwae_k=.")
-    if loss_fn is not None:
-        raise ValueError(f"{used} builds fit's objective itself: pass either {used} or loss_fn=, not both.")
-    if beta != 1.0 or kl_warmup_epochs or free_bits:
-        raise ValueError(f"{used} trains on the plain bound: leave beta=1, kl_warmup_epochs=0 and free_bits=0 "
-                         f"(or write your own loss_fn).")
-    if prior is not None:
-        if not isinstance(prior, Prior):
-            raise TypeError(f"prior must be a prior from vae_course.objectives.priors (or None), got {type(prior).__name__}.")
-        return prior_objective(prior, likelihood=likelihood, sigma=sigma)
-    return iwae_objective(iwae_k, likelihood=likelihood, sigma=sigma)
+    def lr_of(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (from 1): ``lr`` itself, or ``lr(epoch)`` for a schedule."""
+        value = self.lr(epoch) if callable(self.lr) else self.lr
+        return _positive_number(f"lr({epoch})" if callable(self.lr) else "lr", value)
+
+    def set_epoch_lr(self, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        """Set the scheduled rate on every group but those with their own ``lr`` (a schedule only)."""
+        if callable(self.lr):
+            rate = self.lr_of(epoch)
+            for group, spec in zip(optimizer.param_groups, self.groups):
+                if "lr" not in spec:
+                    group["lr"] = rate
+
+    def start_step(self, step: int, steps_per_epoch: int) -> float:
+        """The objective's KL weight for this step (its ``start_step``), 1.0 for an objective without one."""
+        start = getattr(self.objective, "start_step", None)
+        weight = None if start is None else start(step, steps_per_epoch)
+        return 1.0 if weight is None else float(weight)
 
 
-def check_optimizer_covers(optimizer, params, what: str) -> None:
-    """Refuse an optimizer that would leave ``params`` (e.g. a learned prior's) untrained."""
-    given = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    if any(id(p) not in given for p in params):
-        raise ValueError(f"your optimizer does not train {what}: add them to it, e.g. "
-                         f"Adam([*model.parameters(), *prior.parameters()]), or leave optimizer=None.")
+def _positive_number(name: str, value) -> float:
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} must be a positive number, e.g. 1e-3.")
+    return float(value)
+
+
+def _check_lr(lr) -> None:
+    if not callable(lr):
+        _positive_number("lr", lr)
+
+
+def _as_callbacks(callbacks) -> tuple[list, list]:
+    """``callbacks`` (one or a sequence) split into the ``on_step`` listeners and the epoch-end calls."""
+    if callbacks is None:
+        callbacks = ()
+    elif callable(callbacks) or hasattr(callbacks, "on_step") or hasattr(callbacks, "on_epoch_end"):
+        callbacks = (callbacks,)
+    elif not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a function cb(epoch, history), a view such as training_monitor(...), or a "
+                        f"list of them, got {type(callbacks).__name__}.")
+    on_step, on_epoch_end = [], []
+    for cb in callbacks:
+        step_hook, end_hook = getattr(cb, "on_step", None), getattr(cb, "on_epoch_end", None)
+        if callable(step_hook) or callable(end_hook):
+            if callable(step_hook):
+                on_step.append(cb)
+            if callable(end_hook):
+                on_epoch_end.append(lambda model, epoch, hist, hook=end_hook: hook(model, epoch, hist))
+        elif callable(cb):
+            on_epoch_end.append(lambda model, epoch, hist, fn=cb: fn(epoch, hist))
+        else:
+            raise TypeError(f"each callback must be a function cb(epoch, history) or have on_step/on_epoch_end "
+                            f"methods like vae_course.views.training_monitor(...), got {type(cb).__name__}.")
+    return on_step, on_epoch_end
+
+
+def _split_labels(labels) -> tuple:
+    if labels is None:
+        return None, None
+    if not (isinstance(labels, (tuple, list)) and len(labels) == 2):
+        raise TypeError(f"labels must be None or a pair (train_labels, test_labels) of 1-D tensors (test_labels may be "
+                        f"None), got {type(labels).__name__}.")
+    return labels[0], labels[1]
+
+
+def checked_setup(model, train_images, test_images, objective, epochs, batch_size, lr, seed, labels, device,
+                  callbacks) -> FitSetup:
+    """Check every argument of ``fit`` (one sentence each) and prepare its loop."""
+    _check_model(model)
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    _check_lr(lr)
+    check_seed(seed)
+    objective = as_objective(objective)
+    on_step, on_epoch_end = _as_callbacks(callbacks)
+    train_labels, test_labels = _split_labels(labels)
+    dev = get_device(device)
+    train = _as_flat_images(train_images, "train_images", model).to(dev)  # (N, 784)
+    train_y = _check_labels(train_labels, train, "labels[0] (the training labels)")
+    test = None if test_images is None else _as_flat_images(test_images, "test_images", model)
+    if test is not None:
+        _check_labels(test_labels, test, "labels[1] (the test labels)")
+    conditional = getattr(model, "conditional", False)
+    if conditional and train_y is None:
+        raise ValueError("this model is conditional: pass labels=(train_labels, test_labels) to fit.")
+    if conditional and test is not None and test_labels is None:
+        raise ValueError("this model is conditional: pass the test labels too, labels=(train_labels, test_labels).")
+    model.to(dev)
+    if isinstance(objective, torch.nn.Module):
+        objective.to(dev)
+    own = [p for p in objective.parameters() if p.requires_grad] if isinstance(objective, torch.nn.Module) else []
+    own_lr = getattr(objective, "lr", None)
+    groups = [{"params": [*model.parameters(), *([] if own_lr is not None else own)]}]
+    if own and own_lr is not None:
+        groups.append({"params": own, "lr": _positive_number("the objective's lr", own_lr)})
+    setup = FitSetup(objective, dev, train, None if train_y is None else train_y.to(dev), test, test_labels, groups,
+                     lr, f"lower the learning rate (lr={lr})" if not callable(lr) else "lower the learning rates",
+                     on_step, on_epoch_end)
+    setup.lr_of(1)  # a schedule's first rate is checked before any training
+    return setup

@@ -4,7 +4,7 @@ Used by notebook 05 (and any notebook that calls ``fit``), ``benchmarks/bench_mo
 
     monitor = views.training_monitor(test_x, test_y)              # every="epoch": a frame per epoch
     monitor                                                        # the live view (end a cell with it)
-    history = fit(model, train_x, test_x, epochs=10, monitor=monitor)
+    history = fit(model, train_x, test_x, epochs=10, callbacks=[monitor])
     monitor.strip()                                                # the static twin: frames side by side
     monitor.save_gif("latent_space.gif")                           # every frame, as an animated GIF
 
@@ -23,7 +23,7 @@ When it draws (``every``):
 * ``"N steps"`` or a whole number ``N``: as ``"epoch"``, plus every N optimizer steps inside each epoch (after steps
   N, 2N, ... of the epoch), so that the first epoch, where most of the organising happens, gets frames too.
 
-How ``fit(..., monitor=m)`` drives it (any object with these two methods can be passed):
+How ``fit(..., callbacks=[m])`` drives it (any object with these two methods can be passed):
 
 * ``m.on_step(model, epoch, step, steps_per_epoch, history)`` before each optimizer step: ``epoch`` is the epoch in
   progress counted over the history (``history.epochs + 1``), ``step`` how many of its steps are done (0 first);
@@ -69,7 +69,7 @@ def parse_every(every) -> tuple[str, int]:
 
 
 class TrainingMonitor(_View):
-    """A live view of training for :func:`vae_course.training.fit`'s ``monitor=``; see :func:`training_monitor`.
+    """A live view of training for :func:`vae_course.training.fit`'s ``callbacks=``; see :func:`training_monitor`.
 
     Attributes:
         image: the ``ipywidgets.Image`` whose ``value`` each update replaces (CSS class ``vae-monitor-image``).
@@ -110,10 +110,11 @@ class TrainingMonitor(_View):
         self.canvas = ScatterCanvas(None, None, self.limit, title="test codes (posterior means)",
                                     digit_colorbar=self.subset_labels is not None)
         self._curves, self._curves_epochs, self._figure = None, -1, None
+        self._offset = self._seen = 0  # epochs of earlier fit calls, so that a second fit continues the labels
         self._font = font(13)
         self.image = W.Image(format="png")
         self.image.add_class("vae-monitor-image")
-        self.status = W.HTML("<i>waiting for fit(..., monitor=...)</i>")
+        self.status = W.HTML("<i>waiting for fit(..., callbacks=[monitor])</i>")
         self.widget = W.VBox([self.status, self.image])
         self.widget.add_class("vae-training-monitor")
 
@@ -121,6 +122,9 @@ class TrainingMonitor(_View):
     def on_step(self, model, epoch: int, step: int, steps_per_epoch: int, history) -> None:
         """Before each optimizer step: the first frame (before any step), and every N steps when ``every`` says so."""
         kind, n = self.every
+        if step == 0 and history.epochs == 0 and self.frames:
+            self._offset = self._seen  # a later fit of the same model: its epochs continue the count
+        epoch += self._offset
         if step == 0 and not self.frames:
             self.update(model, history, "before training" if history.epochs == 0 else f"after epoch {epoch - 1}")
         elif kind == "steps" and step > 0 and step % n == 0:
@@ -129,6 +133,7 @@ class TrainingMonitor(_View):
     def on_epoch_end(self, model, epoch: int, history) -> None:
         """After each epoch's figures are in ``history``."""
         kind, n = self.every
+        epoch = self._seen = epoch + self._offset
         if kind == "steps" or epoch % n == 0:
             self.update(model, history, f"after epoch {epoch}")
 
@@ -254,7 +259,7 @@ class TrainingMonitor(_View):
         from PIL import Image, ImageDraw
 
         if not self.frames:
-            raise ValueError("the monitor has no frames yet: pass it to fit(..., monitor=monitor) first.")
+            raise ValueError("the monitor has no frames yet: pass it to fit(..., callbacks=[monitor]) first.")
         if frames is None:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"k={k!r} must be a positive whole number of frames.")
@@ -304,7 +309,7 @@ class TrainingMonitor(_View):
         from PIL import Image
 
         if not self.frames:
-            raise ValueError("the monitor has no frames yet: pass it to fit(..., monitor=monitor) first.")
+            raise ValueError("the monitor has no frames yet: pass it to fit(..., callbacks=[monitor]) first.")
         for name, v in (("duration_ms", duration_ms), ("hold_last_ms", hold_last_ms)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 10:
                 raise ValueError(f"{name}={v!r} must be a whole number of milliseconds, at least 10.")
@@ -329,7 +334,7 @@ class TrainingMonitor(_View):
 
 
 def training_monitor(test_images, test_labels=None, *, every="epoch", **kwargs) -> TrainingMonitor:
-    """A live view of training that ``fit(..., monitor=view)`` drives: codes, loss curves and prior samples.
+    """A live view of training that ``fit(..., callbacks=[view])`` drives: codes, loss curves and prior samples.
 
     Args:
         test_images, test_labels: the test split (e.g. ``load_mnist("test")``); a fixed random subset of
@@ -340,7 +345,7 @@ def training_monitor(test_images, test_labels=None, *, every="epoch", **kwargs) 
         seed: seeds the subset and the prior draws (the monitor's own generator; the training's RNG is untouched).
 
     Returns:
-        a :class:`TrainingMonitor`; end a cell with it to display it, then call ``fit(..., monitor=it)``.
+        a :class:`TrainingMonitor`; end a cell with it to display it, then call ``fit(..., callbacks=[it])``.
         Afterwards ``.frames`` holds every frame, ``.strip()`` and ``.snapshot()`` are the static twins and
         ``.save_gif(path)`` writes the animation.
     """
