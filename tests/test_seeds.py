@@ -16,6 +16,7 @@ def test_known_mean_and_sample_std():
     assert spread.stderr == pytest.approx(math.sqrt(5 / 3) / 2, abs=1e-12)
     assert str(spread) == "2.50 ± 1.29 over 4 seeds"
     assert f"{spread:.3f}" == "2.500 ± 1.291 over 4 seeds"
+    assert f"{seed_spread([-1.0, -2.0, -3.0]):+.1f}" == "-2.0 ± 1.0 over 3 seeds"  # a sign for the mean only
 
 
 def test_agrees_with_statistics_on_random_values():

@@ -94,7 +94,7 @@ class SeedSpread:
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".2f"
-        return f"{format(self.mean, spec)} ± {format(self.std, spec)} over {self.n} seeds"
+        return f"{format(self.mean, spec)} ± {format(self.std, spec.replace('+', ''))} over {self.n} seeds"
 
     def __str__(self) -> str:
         return format(self, ".2f")
