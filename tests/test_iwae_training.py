@@ -100,16 +100,6 @@ def test_an_iwae_model_is_trained_scored_saved_and_then_loaded(ck, monkeypatch):
     assert again.info["steps"] == 96 // 32  # one epoch of the 96 fake training images at batch 32
 
 
-def test_per_image_elbo_is_evaluate_image_by_image():
-    from vae_course.evaluation import evaluate
-
-    model, x = tiny_model(), binary(n=30)
-    per_image = it.per_image_elbo(model, x, seed=3, batch_size=7)
-    assert per_image.shape == (30,) and per_image.dtype == torch.float64
-    assert per_image.mean().item() == pytest.approx(evaluate(model, x, seed=3, batch_size=7)["loss"], rel=1e-6)
-    assert not torch.allclose(per_image, it.per_image_elbo(model, x, seed=4, batch_size=7))  # the seed is used
-
-
 def test_each_seed_is_its_own_run(ck, monkeypatch):
     monkeypatch.setattr("vae_course.data.load_mnist", fake_mnist)
     r0, r1 = it.IWAERecipe(3, **TINY), it.IWAERecipe(3, seed=1, **TINY)

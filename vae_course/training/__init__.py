@@ -25,19 +25,25 @@ from .pretrained import (PRIOR_KINDS, Pretrained, PriorRecipe, PriorRun, Recipe,
                          checkpoint_name, checkpoint_path, data_fingerprint, default_epochs, estimate_training_seconds,
                          load_or_train, load_or_train_with_prior, make_prior_recipe, make_recipe, save_pretrained,
                          stored_recipe, train_reference)
+from .runs import (CachedRun, RUN_FORMAT, call_fit, load_or_fit, load_or_train_run, objective_settings, per_image_elbo,
+                   run_key)
 from .sweeps import LikelihoodRow, TABLE_SETUPS, beta_sweep, collapse_run, format_table, likelihood_table, remedy_runs
-from .vq import VQHistory, encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
+from .vq import (VQHistory, encode_indices, init_codebook, load_or_train_vqvae, per_image_vq_recon, restart_dead_codes,
+                 train_vqvae, vq_bound)
 
 __all__ = [
-    "BestRecipe", "CheckpointError", "FORMAT_VERSION", "FitSetup", "History", "IWAERecipe", "IWAERun", "LikelihoodRow",
-    "MAX_PARAMETERS", "PRIOR_KINDS", "Pretrained", "PriorRecipe", "PriorRun", "Recipe", "SCORE_KEYS",
-    "TABLE_SETUPS", "TrainingDivergedError", "VQHistory", "autocast_dtype", "best_checkpoint_path", "best_recipe",
-    "beta_sweep", "build_model", "build_prior", "cached_gap_split", "checked_setup", "checkpoint_name",
-    "checkpoint_path", "collapse_run", "cosine_lr", "cpu_has_native_bf16", "data_fingerprint", "default_epochs",
-    "encode_indices", "estimate_training_seconds", "evaluate_model", "fit", "format_table", "init_codebook",
-    "iwae_checkpoint_path", "iwae_recipe", "likelihood_table", "load_checkpoint", "load_or_train",
-    "load_or_train_best_model", "load_or_train_iwae", "load_or_train_with_prior", "make_adam", "make_prior_recipe",
-    "make_recipe", "read_checkpoint", "remedy_runs", "restart_dead_codes", "save_checkpoint",
+    "BestRecipe", "CachedRun", "CheckpointError", "FORMAT_VERSION", "FitSetup", "History", "IWAERecipe", "IWAERun",
+    "LikelihoodRow", "MAX_PARAMETERS", "PRIOR_KINDS", "Pretrained", "PriorRecipe", "PriorRun", "RUN_FORMAT", "Recipe",
+    "SCORE_KEYS", "TABLE_SETUPS", "TrainingDivergedError", "VQHistory", "autocast_dtype", "best_checkpoint_path",
+    "best_recipe", "beta_sweep", "build_model", "build_prior", "cached_gap_split", "call_fit", "checked_setup",
+    "checkpoint_name", "checkpoint_path", "collapse_run", "cosine_lr", "cpu_has_native_bf16", "data_fingerprint",
+    "default_epochs", "encode_indices", "estimate_training_seconds", "evaluate_model", "fit", "format_table",
+    "init_codebook", "iwae_checkpoint_path", "iwae_recipe", "likelihood_table", "load_checkpoint", "load_or_fit",
+    "load_or_train", "load_or_train_best_model", "load_or_train_iwae", "load_or_train_run", "load_or_train_vqvae",
+    "load_or_train_with_prior", "make_adam", "make_prior_recipe", "make_recipe", "objective_settings", "per_image_elbo",
+    "per_image_vq_recon", "read_checkpoint", "remedy_runs", "restart_dead_codes", "run_key", "save_checkpoint",
     "save_pretrained", "stored_recipe", "train_best_model", "train_reference", "train_vqvae", "vq_bound",
     "weights_fingerprint",
 ]
+from .iwae_training import train_iwae  # noqa: E402  (NB-C: the IWAE recipe's training call, shown in notebook 08)
+__all__ += ["train_iwae"]

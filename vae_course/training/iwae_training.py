@@ -28,16 +28,15 @@ from pathlib import Path
 
 import torch
 
-from ..config import isolated_rng
 from ..evaluation.amortization import GapSplit, gap_split
 from ..evaluation.collapse import active_units
 from ..evaluation.iwae import iwae_curve
 from ..evaluation.scores import evaluate
 from ..models import VAE
 from ..objectives import IWAE
-from ..objectives.losses import images_checked, model_elbo
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .fit_loop import fit
+from .runs import per_image_elbo
 
 
 @dataclass(frozen=True)
@@ -102,30 +101,6 @@ def _mean_se(values: torch.Tensor) -> tuple[float, float]:
     return float(v.mean()), float(v.std() / math.sqrt(v.numel()))
 
 
-@torch.no_grad()
-def per_image_elbo(model, images: torch.Tensor, *, seed: int = 0, batch_size: int = 1000,
-                   objective=None) -> torch.Tensor:
-    """The negative ELBO of every image, one seeded reparameterized draw each, ``(N,)`` float64 nats.
-
-    ``objective(model, x, y) -> ELBOTerms`` gives each image's ``total``; the default is the course's negative ELBO
-    with the closed-form KL, and then these are the draws of :func:`vae_course.evaluation.evaluate`
-    ``(model, images, seed=seed)``, whose ``loss`` is their mean.
-    """
-    was_training = model.training
-    model.eval()
-    flat = images.reshape(images.shape[0], -1)
-    out = []
-    try:
-        with isolated_rng(seed, "cpu"), images_checked():
-            for i in range(0, flat.shape[0], batch_size):
-                xb = flat[i:i + batch_size]
-                terms = model_elbo(model, xb) if objective is None else objective(model, xb, None)
-                out.append(terms.total.double())
-    finally:
-        model.train(was_training)
-    return torch.cat(out)  # (N,)
-
-
 def evaluate_model(model, recipe: IWAERecipe, test_bin: torch.Tensor) -> dict:
     """Scores on the binary test images: ``nll_k`` = ``-L_{k_test}`` on the first ``n_test_k`` (``n_k`` of them),
     ``(mean, s.e.)``, and ``nll_per_image``, its ``(n_k,)`` per-image values; on the first ``n_test_all`` (``n_all``):
@@ -137,7 +112,7 @@ def evaluate_model(model, recipe: IWAERecipe, test_bin: torch.Tensor) -> dict:
     n_all = test_bin.shape[0] if recipe.n_test_all is None else min(recipe.n_test_all, test_bin.shape[0])
     nll = -iwae_curve(model, test_bin[:n_k], ks=(recipe.k_test,), seed=0)[recipe.k_test].double()  # (n_k,)
     k_seconds = time.perf_counter() - start
-    elbo_images = per_image_elbo(model, test_bin[:n_all], seed=0)  # (n_all,)
+    elbo_images = per_image_elbo(model, test_bin[:n_all], seed=0)["loss"]  # (n_all,) float64
     elbo = evaluate(model, test_bin[:n_all], seed=0)
     return {"nll_k": _mean_se(nll), "n_k": int(n_k), "nll_per_image": nll, "n_all": int(n_all),
             "elbo": elbo["loss"], "elbo_per_image": elbo_images, "recon": elbo["recon"], "kl": elbo["kl"],

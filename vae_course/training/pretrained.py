@@ -353,7 +353,8 @@ class PriorRun:
         * ``elbo``, ``(N,)``: the negative ELBO of each image, one seeded draw (the KL term is the Monte-Carlo
           ``log q(z|x) - log p(z)`` for a learned prior, closed-form for N(0, I)); ``elbo_mean``;
         * ELBO surgery on all N images (one draw each): ``average_kl``, ``mutual_information`` (+ ``_se``),
-          ``marginal_kl`` = KL(q(z) || p(z)) (+ ``_se``);
+          ``marginal_kl`` = KL(q(z) || p(z)) (+ ``_se``), ``surgery_gap`` (+ ``_se``), the average KL minus the two
+          parts (0 up to noise; exactly 0 for a learned prior, whose KL is estimated from the same draws);
         * ``hole_mass`` (+ ``_se``): the share of ``draws`` prior samples where q(z) < 0.1 p(z), and ``kl_p_q``
           (+ ``_se``) = KL(p(z) || q(z)), estimated on the same prior draws as the mean of log p(z) - log q(z);
         * ``active_units`` (Burda et al.'s criterion).
@@ -361,7 +362,6 @@ class PriorRun:
         from ..evaluation.collapse import active_units
         from ..evaluation.iwae import iwae_bound
         from ..evaluation.surgery import aggregate_log_prob, elbo_surgery, hole_mass
-        from .iwae_training import per_image_elbo
 
         n_all = int(test_images.shape[0])
         n = n_all if n is None else min(int(n), n_all)
@@ -375,7 +375,7 @@ class PriorRun:
         with torch.no_grad():
             nll = -iwae_bound(model, test_images[:n], k, prior=prior,
                               generator=torch.Generator().manual_seed(seed)).double()  # (n,)
-            elbo = per_image_elbo(model, test_images, seed=seed, objective=self._objective())  # (N,)
+            elbo = _per_image_total(model, test_images, self._objective(), seed)  # (N,)
             flat = test_images.reshape(n_all, -1)
             cut = elbo_surgery(model, flat, prior, samples_per_image=1, seed=seed)
             mu, logvar = model.encode(flat)  # (N, D) each
@@ -386,7 +386,8 @@ class PriorRun:
                   "elbo": elbo, "elbo_mean": float(elbo.mean()),
                   "average_kl": cut.average_kl, "mutual_information": cut.mutual_information,
                   "mutual_information_se": cut.mutual_information_se, "marginal_kl": cut.marginal_kl,
-                  "marginal_kl_se": cut.marginal_kl_se, "hole_mass": holes.mass, "hole_mass_se": holes.stderr,
+                  "marginal_kl_se": cut.marginal_kl_se, "surgery_gap": cut.gap, "surgery_gap_se": cut.gap_se,
+                  "hole_mass": holes.mass, "hole_mass_se": holes.stderr,
                   "kl_p_q": float(log_ratio.mean()), "kl_p_q_se": float(log_ratio.std() / math.sqrt(draws)),
                   "active_units": active_units(model, flat), "seconds": time.perf_counter() - start}
         self.save(scores=scores)
@@ -434,3 +435,19 @@ def load_or_train_with_prior(kind: str, train_images: torch.Tensor, *, component
              "train_seconds": time.perf_counter() - start, "steps": recipe.steps}
     save_checkpoint(model, path, history, extra=extra)
     return PriorRun(model.eval(), prior, recipe, path, True, extra)
+
+
+@torch.no_grad()
+def _per_image_total(model, images: torch.Tensor, objective, seed: int, batch_size: int = 1000) -> torch.Tensor:
+    """``objective(model, x, None).total`` of every image, one seeded draw each, ``(N,)`` float64: the draws of
+    :func:`vae_course.evaluation.evaluate` ``(model, images, objective=objective, seed=seed)``, whose ``loss`` is their
+    mean."""
+    from ..config import isolated_rng
+    from ..objectives.losses import images_checked
+
+    flat = images.reshape(images.shape[0], -1)
+    out = []
+    with isolated_rng(seed, "cpu"), images_checked():
+        for i in range(0, flat.shape[0], batch_size):
+            out.append(objective(model, flat[i:i + batch_size], None).total.double())
+    return torch.cat(out)  # (N,)
