@@ -38,16 +38,17 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     recipe = deep_vae.best_recipe(quick=args.quick)
     n_train = len(load_mnist("train", limit=recipe.train_limit)[0])
-    prefix = " (the 22,699-image training prefix)" if n_train == 22699 else ""
     print(f"recipe: {recipe}")
-    print(f"{n_train:,} training images{prefix}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{n_train:,} training images; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     if args.retrain:
         deep_vae.best_checkpoint_path(recipe).unlink(missing_ok=True)
     model, history, info = deep_vae.load_or_train_best_model(recipe, log_every=5)
     how = "loaded" if info["loaded"] else "trained"
-    print(f"{how} {info['path']}: training took {info['seconds']:.0f} s wall time, "
-          f"{len(history['train_loss'])} epochs, {model.num_parameters():,} parameters")
+    steps = len(history["train_loss"]) * math.ceil(n_train / recipe.batch_size)
+    print(f"{how} {info['path']}: training took {info['seconds']:.0f} s wall time (from scratch, "
+          f"{info.get('precision') or 'precision not recorded'}), {len(history['train_loss'])} epochs = {steps:,} "
+          f"optimizer steps, {model.num_parameters():,} parameters")
 
     test_bin, _ = load_mnist("test", binarize="static", seed=1, limit=args.test_images)
     ks = [10**i for i in range(int(math.log10(args.k)) + 1)]
