@@ -135,7 +135,7 @@ def check_free_bits(student_fn: Callable) -> CheckResult:
     """Notebook 09: ``free_bits_kl(mu, logvar, free_bits) -> scalar``, the KL term of the free-bits objective.
 
     ``mu``, ``logvar`` are ``(B, D)``; each latent dimension's KL, averaged over the batch, counts as at least
-    ``free_bits`` nats; the term is the sum of those over the dimensions, exactly as ``fit(free_bits=...)`` uses
+    ``free_bits`` nats; the term is the sum of those over the dimensions, exactly as ``ELBO(free_bits=...)`` uses
     (:mod:`vae_course.objectives.warmup`).
     """
     from ...objectives.losses import gaussian_kl_per_dim
