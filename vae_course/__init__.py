@@ -45,7 +45,8 @@ module is missing from it.
    * :mod:`vae_course.training.fit_loop`       ``fit(model, images, objective=...)`` and the per-epoch ``History``
    * :mod:`vae_course.training.fit_checks`     what ``fit`` checks and prepares before its loop
    * :mod:`vae_course.training.checkpoints`    atomic, weights-only checkpoints
-   * :mod:`vae_course.training.pretrained`     the reference models and the learned-prior runs: load or train
+   * :mod:`vae_course.training.pretrained`     the reference models: load or train
+   * :mod:`vae_course.training.prior_runs`     notebook 11's VAEs trained with a learned prior, per seed, with scores
    * :mod:`vae_course.training.deep_vae`       the recipe of the best log-likelihood model
    * :mod:`vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits
    * :mod:`vae_course.training.vq`             the VQ-VAE's training loop

@@ -5,7 +5,7 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 * :mod:`~vae_course.training.fit_loop`       ``fit``, ``History``, ``make_adam``, mixed precision (notebooks 05-12)
 * :mod:`~vae_course.training.fit_checks`     the checks of ``fit``'s training options (one sentence each)
 * :mod:`~vae_course.training.checkpoints`    atomic, weights-only checkpoints (notebooks 05, 06, 08, 11; the CLI)
-* :mod:`~vae_course.training.pretrained`     the reference models and the learned-prior runs: load or train
+* :mod:`~vae_course.training.pretrained`     the reference models: load or train
   (notebooks 04-06, 08, 11)
 * :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
@@ -21,10 +21,10 @@ from .fit_checks import FitSetup, checked_setup
 from .fit_loop import History, TrainingDivergedError, autocast_dtype, cpu_has_native_bf16, fit, make_adam
 from .iwae_training import (IWAERecipe, IWAERun, SCORE_KEYS, cached_gap_split, evaluate_model, iwae_checkpoint_path,
                             iwae_recipe, load_or_train_iwae, weights_fingerprint)
-from .pretrained import (PRIOR_KINDS, Pretrained, PriorRecipe, PriorRun, Recipe, build_model, build_prior,
-                         checkpoint_name, checkpoint_path, data_fingerprint, default_epochs, estimate_training_seconds,
-                         load_or_train, load_or_train_with_prior, make_prior_recipe, make_recipe, save_pretrained,
+from .pretrained import (Pretrained, Recipe, build_model, checkpoint_name, checkpoint_path, data_fingerprint,
+                         default_epochs, estimate_training_seconds, load_or_train, make_recipe, save_pretrained,
                          stored_recipe, train_reference)
+from .prior_runs import PRIOR_KINDS, PriorRecipe, PriorRun, build_prior, load_or_train_with_prior, make_prior_recipe
 from .runs import (CachedRun, RUN_FORMAT, call_fit, load_or_fit, load_or_train_run, objective_settings, per_image_elbo,
                    run_key)
 from .sweeps import LikelihoodRow, TABLE_SETUPS, beta_sweep, collapse_run, format_table, likelihood_table, remedy_runs
