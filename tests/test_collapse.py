@@ -71,16 +71,16 @@ def test_active_units_need_labels_for_a_conditional_model():
 
 
 def test_collapse_runs_train_on_binary_images_and_refuse_grey_test_sets(monkeypatch, mnist_small):
-    import vae_course.training.sweeps as sweeps_module
-    from vae_course.training import History, collapse_run, remedy_runs
+    import vae_course.training.fit_loop as fit_loop
+    from vae_course.training import History, collapse_run, objective_settings, remedy_runs
 
     calls = []
 
-    def fake_fit(model, train_images, test_images, **kwargs):  # records what fit was asked to do, trains nothing
-        calls.append(kwargs)
+    def fake_fit(model, train_images, test_images, *, objective=None, **kwargs):  # records the request, trains nothing
+        calls.append({"objective": objective_settings(objective), **kwargs})
         return History()
 
-    monkeypatch.setattr(sweeps_module, "fit", fake_fit)
+    monkeypatch.setattr(fit_loop, "fit", fake_fit)
     train_x, _, test_x, _ = mnist_small
     test_b = torch.bernoulli(test_x[:32], generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="binary"):
@@ -89,10 +89,29 @@ def test_collapse_runs_train_on_binary_images_and_refuse_grey_test_sets(monkeypa
         collapse_run("grey", train_x, test_b, epochs=1, binarize=None)  # grey training images, not binarized
     assert calls == []
     row = collapse_run("plain", train_x, test_b, epochs=1, lr=3e-3)
-    assert calls[-1]["binarize"] == "dynamic" and calls[-1]["lr"] == 3e-3
+    assert calls[-1]["objective"]["binarize"] == "dynamic" and calls[-1]["lr"] == 3e-3
     assert row["run"] == "plain" and row["latent_dim"] == 16 and math.isfinite(row["neg_elbo"])
+    assert row["per_image"]["loss"].shape == (32,) and not row["cached"]
     calls.clear()
     runs = remedy_runs(train_x, test_b, epochs=1, warmup_epochs=0.5, free_bits=0.25)
     assert [r["run"] for r in runs] == ["no remedy", "KL warm-up (0.5 epochs)", "free bits (0.25 nats/dim)"]
-    assert all(c["binarize"] == "dynamic" and c["lr"] == 8e-3 for c in calls)
-    assert calls[1]["kl_warmup_epochs"] == 0.5 and calls[2]["free_bits"] == 0.25
+    assert all(c["objective"]["binarize"] == "dynamic" and c["lr"] == 8e-3 for c in calls)
+    assert calls[1]["objective"]["warmup_epochs"] == 0.5 and calls[2]["objective"]["free_bits"] == 0.25
+    assert calls[0]["objective"] == {**objective_settings(None), "binarize": "dynamic"}
+
+
+def test_sweep_runs_are_cached_per_beta_and_seed(tmp_path, mnist_small):
+    from vae_course.training import beta_sweep
+
+    train_x, _, test_x, _ = mnist_small
+    first = beta_sweep((1.0, 4.0), train_x[:256], test_x, epochs=1, cache="sw", folder=tmp_path)
+    again = beta_sweep((1.0, 4.0), train_x[:256], test_x, epochs=1, cache="sw", folder=tmp_path)
+    other = beta_sweep((1.0,), train_x[:256], test_x, epochs=1, seed=1, cache="sw", folder=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sw_beta1_s0.pt", "sw_beta1_s1.pt", "sw_beta4_s0.pt"]
+    assert [r["cached"] for r in first] == [False, False] and [r["cached"] for r in again] == [True, True]
+    assert [r["beta"] for r in again] == [1.0, 4.0] and not other[0]["cached"]
+    for a, b in zip(first, again):
+        assert a["neg_elbo"] == b["neg_elbo"] and torch.equal(a["per_image"]["loss"], b["per_image"]["loss"])
+        assert math.isclose(a["neg_elbo"], a["per_image"]["loss"].mean().item(), rel_tol=1e-6)
+    assert first[1]["rate"] < first[0]["rate"]  # beta = 4 charges more for the KL than beta = 1
+    assert other[0]["neg_elbo"] != first[0]["neg_elbo"]

@@ -6,7 +6,8 @@ import torch
 
 from vae_course.models import CodePrior
 from vae_course.models import VQVAE
-from vae_course.training import encode_indices, init_codebook, restart_dead_codes, train_vqvae, vq_bound
+from vae_course.training import (encode_indices, init_codebook, load_or_train_vqvae, restart_dead_codes, train_vqvae,
+                                 vq_bound)
 
 
 def binary_images(n, seed=0):
@@ -64,3 +65,20 @@ def test_the_bound_is_recon_plus_minus_log_prior():
     assert uniform["loss"] == pytest.approx(uniform["recon"] + uniform["kl"], rel=1e-12)
     fitted = vq_bound(model, x, CodePrior.fit(encode_indices(model, x), 16))
     assert fitted["recon"] == pytest.approx(uniform["recon"]) and fitted["kl"] < uniform["kl"]
+
+
+def test_a_vq_run_is_cached_with_its_codes_and_per_image_reconstructions(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    train_b = torch.bernoulli(torch.full((300, 1, 28, 28), 0.2), generator=gen)
+    test_b = torch.bernoulli(torch.full((40, 1, 28, 28), 0.2), generator=gen)
+    run = load_or_train_vqvae("vq_s0", train_b, test_b, epochs=1, restart_dead=True, log_every=2, folder=tmp_path)
+    again = load_or_train_vqvae("vq_s0", train_b, test_b, epochs=1, restart_dead=True, log_every=2, folder=tmp_path)
+    other = load_or_train_vqvae("vq_s0", train_b, test_b, epochs=1, restart_dead=False, log_every=2, folder=tmp_path)
+    assert run.trained and not again.trained and other.trained  # restarts change the key: trained again
+    assert again.history.steps == math.ceil(300 / 128) and again.history.step == [2]  # 3 steps, one full window
+    assert again.scores["train_codes"].shape == (300, 7, 7) and again.scores["train_codes"].dtype == torch.uint8
+    assert torch.equal(again.scores["test_codes"].long(), encode_indices(again.model, test_b))
+    bound = vq_bound(again.model, test_b, CodePrior.uniform(64))
+    assert math.isclose(bound["recon"], again.scores["recon"].mean().item(), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="init"):
+        load_or_train_vqvae("vq_s0", train_b, test_b, epochs=1, init="kmeans", folder=tmp_path)

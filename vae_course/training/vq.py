@@ -1,8 +1,10 @@
 """Training a VQ-VAE and measuring its codebook: :func:`train_vqvae`, the codebook initialisations, dead-code
 restarts, and the bound on -log p(x) under a prior over codes.
 
-Used by notebook 12. :func:`vae_course.training.fit` trains a model through ``loss_fn(model, x, y) -> ELBOTerms``, which
-has no place for the codebook and commitment terms or for what happens between steps here (the codebook's use is
+Used by notebook 12: :func:`load_or_train_vqvae` trains each of its VQ-VAEs once per seed and keeps it, with every
+image's code grid and every test image's reconstruction term, in the checkpoint folder.
+
+:func:`vae_course.training.fit` trains a model through ``loss_fn(model, x, y) -> ELBOTerms``, which has no place for the codebook and commitment terms or for what happens between steps here (the codebook's use is
 logged every few steps, and dead codes are restarted from the batch's encoder outputs), so the VQ-VAE has this small
 loop of its own: Adam on every parameter, seeded batches, float32 throughout.
 """
@@ -31,6 +33,7 @@ class VQHistory:
     dead: list[int] = field(default_factory=list)
     restarted: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    steps: int = 0  # optimizer steps taken in all (the windows may end before the last one)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +123,7 @@ def train_vqvae(model: VQVAE, images: torch.Tensor, *, epochs: int, batch_size: 
                 window.zero_()
                 recon_sum, seen = 0.0, 0
     hist.seconds = time.perf_counter() - start
+    hist.steps = step
     model.eval()
     return hist
 
@@ -149,3 +153,59 @@ def vq_bound(model: VQVAE, images: torch.Tensor, prior: CodePrior, batch_size: i
         kl += float(-prior.log_prob(out.indices).sum())
     n = images.shape[0]
     return {"recon": recon / n, "kl": kl / n, "loss": (recon + kl) / n}
+
+
+@torch.no_grad()
+def per_image_vq_recon(model: VQVAE, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Each image's reconstruction term, the Bernoulli NLL ``-log p(x | e_k*)`` in nats: ``(N,)`` float64."""
+    model.eval()
+    out = []
+    for i in range(0, images.shape[0], batch_size):
+        xb = images[i:i + batch_size]
+        o = model(xb)
+        out.append(vq_terms(o.logits, xb, o.z_e, o.z_q).recon.double())
+    return torch.cat(out)
+
+
+def load_or_train_vqvae(name: str, train_images: torch.Tensor, test_images: torch.Tensor, *, init: str = "normal",
+                        restart_dead: bool = False, epochs: int, codebook_size: int = 64, code_dim: int = 16,
+                        seed: int = 0, log_every: int = 20, init_images: int = 256, folder=None,
+                        retrain: bool = False):
+    """Train notebook 12's VQ-VAE (or load it from ``<checkpoint folder>/<name>.pt`` when the key matches) and score
+    it: a :class:`~vae_course.training.CachedRun` whose ``history`` is the :class:`VQHistory` and whose ``scores``
+    hold ``recon`` (each test image's Bernoulli NLL, ``(N,)``), ``train_codes`` and ``test_codes`` (every image's
+    ``(7, 7)`` code grid, uint8 when ``codebook_size <= 256``).
+
+    ``init="normal"`` keeps ``VQVAE()``'s N(0, 1) codebook; ``"data"`` starts it at encoder outputs of the first
+    ``init_images`` training images (:func:`init_codebook`). The model is built after ``seed_everything(seed)``.
+    """
+    from ..config import seed_everything
+    from .runs import load_or_train_run, run_key
+
+    if init not in ("normal", "data"):
+        raise ValueError(f"init={init!r} is not known: use 'normal' (N(0, 1) codebook) or 'data'.")
+
+    def build():
+        seed_everything(seed)
+        model = VQVAE(codebook_size=codebook_size, code_dim=code_dim)
+        if init == "data":
+            init_codebook(model, "data", train_images[:init_images])
+        return model
+
+    key = run_key(build(), train_images, test_images, epochs=epochs, seed=seed, init=init,
+                  init_images=init_images if init == "data" else 0, restart_dead=bool(restart_dead),
+                  log_every=log_every, trainer="train_vqvae")
+
+    def train():
+        model = build()
+        return model, train_vqvae(model, train_images, epochs=epochs, seed=seed, log_every=log_every,
+                                  restart_dead=restart_dead)
+
+    small = codebook_size <= 256
+
+    def score(model):
+        codes = lambda x: encode_indices(model, x).to(torch.uint8 if small else torch.int64)  # noqa: E731
+        return {"recon": per_image_vq_recon(model, test_images), "train_codes": codes(train_images),
+                "test_codes": codes(test_images)}
+
+    return load_or_train_run(name, key, train, score, history_type=VQHistory, folder=folder, retrain=retrain)
