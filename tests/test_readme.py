@@ -76,6 +76,15 @@ def test_every_results_table_names_the_notebook_cell_that_prints_it():
                 f"docs/results.md, {title!r}: say which notebook cell prints its table ('Printed by notebook NN, ...')"
 
 
+def test_the_readmes_python_imports_what_the_package_has():
+    """Every `from vae_course... import ...` line of the README's code blocks runs (training is left out: slow)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    imports = [line for block in blocks for line in block.splitlines() if re.match(r"(from|import) vae_course", line)]
+    assert imports, "the README shows no import from vae_course"
+    for line in imports:
+        exec(compile(line, "README.md", "exec"), {})  # noqa: S102 - a fixed line of our own README
+
+
 @pytest.mark.parametrize("word", ["prefix"])
 def test_the_pages_do_not_describe_a_partial_training_set(word):
     hits = [f"{p.relative_to(REPO)}:{i}" for p in _pages()
