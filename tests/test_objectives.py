@@ -3,8 +3,8 @@
 
 ``fixtures/old_fit_runs.json`` holds the results of the old ``fit(beta=4, free_bits=0.25)``, ``fit(kl_warmup_epochs=1,
 binarize="dynamic")``, ``fit(iwae_k=3)`` and ``fit(prior=...)`` on a tiny seeded run, recorded with
-``fixtures/record_old_fit.py`` at the commit named in the file (the last commit with the old ``fit``); the new objectives
-must give the same parameters and figures, bit for bit, on the same machine type.
+``fixtures/record_old_fit.py`` at the commit named in the file (the last commit with the old ``fit``); the new
+objectives must give the same parameters and figures, bit for bit, on the same machine type.
 """
 from __future__ import annotations
 

@@ -176,7 +176,8 @@ def prior_kl(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, prior: Pri
 
 
 def prior_objective(prior: Prior, *, likelihood: str = "bernoulli", sigma: float = 1.0):
-    """An objective ``(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit`: the negative ELBO under ``prior``.
+    """An objective ``(model, x, y) -> ELBOTerms`` for :func:`vae_course.training.fit`: the negative ELBO under
+    ``prior``.
 
     The reconstruction term and the KL term share one reparameterized z per image; the KL is :func:`prior_kl`.
     A plain function has no parameters for ``fit`` to train: to train the prior too, use

@@ -1,8 +1,8 @@
 """The training objective's schedules and variants: the KL warm-up and free bits.
 
-Used by :class:`vae_course.objectives.ELBO` (its ``warmup_epochs`` and ``free_bits``), notebook 09 (posterior collapse)
-and ``benchmarks/beta_sweep.py``. The ELBO itself is in :mod:`vae_course.objectives.losses`; this module holds what changes
-*how* it is optimized, so the training loop needs nothing from a notebook's module.
+Used by :class:`vae_course.objectives.ELBO` (its ``warmup_epochs`` and ``free_bits``), notebook 09 (posterior
+collapse) and ``benchmarks/beta_sweep.py``. The ELBO itself is in :mod:`vae_course.objectives.losses`; this module
+holds what changes *how* it is optimized, so the training loop needs nothing from a notebook's module.
 
 * :func:`kl_weight` is the linear KL warm-up (annealing) of Bowman et al. 2016: the weight of the KL term grows
   from 0 to ``beta`` over ``warmup_steps`` optimizer steps and then stays at ``beta``.
