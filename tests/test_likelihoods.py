@@ -105,9 +105,8 @@ def test_learned_sigma_moves_towards_the_reconstruction_error(mnist_small):
     train_x = mnist_small[0]
     torch.manual_seed(0)
     model = VAE(hidden_dim=64, latent_dim=4)
-    lik = lk.LearnedSigmaGaussian(init_sigma=1.0)
-    opt = torch.optim.Adam([{"params": model.parameters()}, {"params": lik.parameters(), "lr": 0.05}], lr=1e-3)
-    fit(model, train_x, epochs=3, batch_size=64, loss_fn=lik, optimizer=opt, progress=False)
+    lik = lk.LearnedSigmaGaussian(init_sigma=1.0, lr=0.05)  # an objective: fit trains its sigma at its own lr
+    fit(model, train_x, objective=lik, epochs=3, batch_size=64, progress=False)
     assert lik.sigma().item() < 0.6  # from 1.0 towards the RMS error (~0.2-0.3 on MNIST)
 
 
@@ -145,3 +144,24 @@ def test_likelihood_table_smoke(mnist_small):
     learned = [r for r in rows if r.sigma is not None and r.name.startswith("Gaussian, learned")]
     assert len(learned) == 2 and all(r.sigma < 1.0 for r in learned)  # sigma moved down from 1
     assert rows[-1].decoder_sigma.shape == (784,) and rows[0].model is not None
+
+
+def test_likelihood_table_caches_rows_and_picks_setups(mnist_small, tmp_path):
+    kw = dict(train_limit=256, test_limit=64, hidden_dim=32, latent_dim=2, cache=True, folder=tmp_path)
+    two = ["Bernoulli / binary (static)", "BCE (reference script)"]
+    first = sweeps.likelihood_table(1, setups=two, **kw)
+    assert [(r.name, r.data) for r in first] == [("Bernoulli", "binary (static)"), ("BCE (reference script)", "grey levels")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["likelihood_seed0_0.pt", "likelihood_seed0_2.pt"]
+    assert first[0].test_scores.shape == (64,) and first[0].n_train == 256
+    assert math.isclose(-first[0].test_scores.mean().item(), first[0].test_elbo, rel_tol=1e-12)
+    again = sweeps.likelihood_table(1, setups=two, **kw)  # loaded, not trained: the same models and scores
+    for a, b in zip(first, again):
+        assert a.test_elbo == b.test_elbo and torch.equal(a.test_scores, b.test_scores) and a.seconds == b.seconds
+        assert torch.equal(a.model.fc4.weight, b.model.fc4.weight)
+    other = sweeps.likelihood_table(1, setups=two[:1], **{**kw, "seed": 1})
+    assert other[0].test_elbo != first[0].test_elbo and (tmp_path / "likelihood_seed1_0.pt").is_file()
+    longer = sweeps.likelihood_table(2, setups=two[:1], **kw)  # another recipe is trained again
+    assert longer[0].test_elbo != first[0].test_elbo
+    with pytest.raises(ValueError, match="not a row"):
+        sweeps.likelihood_table(1, setups=["Bernoulli"], **kw)  # static or dynamic?
+
