@@ -76,6 +76,23 @@ def test_every_results_table_names_the_notebook_cell_that_prints_it():
                 f"docs/results.md, {title!r}: say which notebook cell prints its table ('Printed by notebook NN, ...')"
 
 
+def test_contributing_names_every_module_of_each_package():
+    """CONTRIBUTING.md's Architecture table lists, per package, exactly the modules (and subpackages) it holds."""
+    text = CONTRIBUTING.read_text(encoding="utf-8")
+    section = text.split("## Architecture", 1)[-1].split("\n## ", 1)[0]
+    rows = {m.group(1): set(re.findall(r"`(\w+)/?`", m.group(2)))
+            for m in re.finditer(r"^\| \d \| `(\w+)` \| ([^|]+) \|", section, flags=re.MULTILINE)}
+    package_dir = REPO / "vae_course"
+    packages = sorted(p.name for p in package_dir.iterdir() if (p / "__init__.py").is_file())
+    assert sorted(rows) == packages, f"the table's packages {sorted(rows)} are not the package's {packages}"
+    for name, listed in rows.items():
+        folder = package_dir / name
+        held = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+        held |= {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+        assert listed == held, (f"CONTRIBUTING.md's row for {name} lists {sorted(listed - held)} that it lacks and "
+                                f"misses {sorted(held - listed)}")
+
+
 def test_the_readmes_python_imports_what_the_package_has():
     """Every `from vae_course... import ...` line of the README's code blocks runs (training is left out: slow)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
