@@ -53,12 +53,12 @@ def submissions(tmp_path_factory):
     built = student_edition.build(tmp_path_factory.mktemp("edition"), [SOURCE])
     shutil.copy(built[0], folder / "b_student.ipynb")
     nbformat.write(_wrong_answer(nbformat.read(SOURCE, as_version=4)), folder / "c_wrong.ipynb")
-    nbformat.write(_synthetic(["import torch\nfrom vae_course import exercises", KL,
+    nbformat.write(_synthetic(["import torch\nfrom vae_course.teaching import exercises", KL,
                                "exercises.check_gaussian_kl(kl)", "1 / 0  # a bug outside any checker", STUB,
                                "exercises.check_reparameterize(reparameterize)",
                                "exercises.check_toy_elbo(toy_elbo)  # never defined: the checker cell raises"]),
                    folder / "d_raises.ipynb")
-    nbformat.write(_synthetic(["import torch\nfrom vae_course import exercises", KL,
+    nbformat.write(_synthetic(["import torch\nfrom vae_course.teaching import exercises", KL,
                                "exercises.check_gaussian_kl(kl)", "import time\ntime.sleep(600)",
                                "exercises.check_reparameterize(None)"]), folder / "e_hangs.ipynb")
     (folder / "f_notes.ipynb").write_text("these are my notes, not a notebook\n", encoding="utf-8")

@@ -73,6 +73,8 @@ module is missing from it.
      :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`
    * :mod:`vae_course.teaching.execute`          runs the notebooks top to bottom
    * :mod:`vae_course.teaching.grade`            grades student notebooks
+   * :mod:`vae_course.teaching.sandbox`          contains each graded submission (folder, limits, uid, signed verdicts)
+   * :mod:`vae_course.teaching.output_folder`    output folders the commands may write into (marker, --force)
    * :mod:`vae_course.teaching.student_edition`  the notebooks without solutions
    * :mod:`vae_course.teaching.website`          the course as a static website
    * :mod:`vae_course.teaching.slides`           offline reveal.js decks

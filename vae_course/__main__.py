@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                "removed")
     s.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the student notebooks into")
     s.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="course notebooks (default: all of notebooks/)")
+    s.add_argument("--force", action="store_true",
+                   help="write even into a folder holding files that this command did not write")
 
     g = sub.add_parser("grade", help="run student notebooks in fresh kernels and tabulate every checker's verdict")
     g.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="student notebooks, or folders of them")
@@ -94,10 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the site into (open OUT_DIR/index.html)")
     w.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the course notebooks "
                                                                    "(default: notebooks/)")
+    w.add_argument("--force", action="store_true",
+                   help="write even into a folder holding files that this command did not write")
 
     d = sub.add_parser("slides", help="write one offline reveal.js deck per notebook")
     d.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the decks into")
     d.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks (default: all of notebooks/)")
+    d.add_argument("--force", action="store_true",
+                   help="write even into a folder holding files that this command did not write")
 
     k = sub.add_parser("tag-slides", help="set every cell's slide type by the course's convention, in place")
     k.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks (default: all of notebooks/)")
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "student-edition":
         from .teaching.student_edition import main as student_edition_main
 
-        return student_edition_main(args.out_dir, args.notebooks)
+        return student_edition_main(args.out_dir, args.notebooks, force=args.force)
     if args.command == "grade":
         from .teaching.grade import main as grade_main
 
@@ -246,11 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "site":
         from .teaching.website import main as site_main
 
-        return site_main(args.out_dir, args.notebooks)
+        return site_main(args.out_dir, args.notebooks, force=args.force)
     if args.command == "slides":
         from .teaching.slides import main as slides_main
 
-        return slides_main(args.out_dir, args.notebooks)
+        return slides_main(args.out_dir, args.notebooks, force=args.force)
     if args.command == "tag-slides":
         from .teaching.slides import tag_main
 

@@ -9,15 +9,27 @@ metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO
 prose. A checker cell that raised instead is an ``ERROR`` for the exercises of the ``check_*`` calls in it, mapped to
 exercise names by :mod:`vae_course.teaching.exercises.registry`. A submission that raises elsewhere,
 hangs past the time limit or is not a notebook is reported as such in its row; it never stops the grader.
+
+Submissions are untrusted code. Each runs in :class:`vae_course.teaching.sandbox.Sandbox`: a throwaway folder holding
+only a copy of it, a scrubbed environment, resource limits, as a uid of its own when the grader runs as root, and
+every process it started killed when it ends. Only verdicts signed by the checkers the grader wrapped before any
+learner code ran count (an unsigned ``vae_course`` record is reported as forged); every submission is read before
+any runs, and the installed package is checked after each one. CSV cells are escaped against formula injection.
+Ctrl-C stops grading with the rows so far written (exit status 130).
 """
 from __future__ import annotations
 
 import csv
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .sandbox import ARM_CELL, Limits, Sandbox
 
 VERDICTS = ("PASS", "FAIL", "TODO", "ERROR")
 _CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
@@ -25,7 +37,8 @@ _CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 
 @dataclass
 class Report:
-    """One submission's row: its status (``ok``, ``raised``, ``timeout``, ``not a notebook``) and verdicts."""
+    """One submission's row: its status (``ok``, ``raised``, ``timeout``, ``forged``, ``not a notebook``) and
+    verdicts."""
 
     name: str
     status: str = "ok"
@@ -42,10 +55,16 @@ def checker_names(source: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:
-    """``({exercise: verdict}, [errors outside checker cells])`` from an executed nbformat notebook."""
+def verdicts_of(nb, *, key: bytes | None = None, run: str = "") -> tuple[dict[str, str], list[str], list[str]]:
+    """``({exercise: verdict}, [errors outside checker cells], [forged records])`` from an executed notebook.
+
+    Only a ``vae_course`` record signed with ``key`` for ``run`` (:func:`vae_course.teaching.sandbox.verify`) counts;
+    any other is listed as forged (``key=None``: every record is)."""
+    from .sandbox import verify
+
     verdicts: dict[str, str] = {}
     errors: list[str] = []
+    forged: list[str] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -54,8 +73,11 @@ def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:
         for out in cell.get("outputs", []):
             record = out.get("metadata", {}).get("vae_course") if out.get("output_type") in (
                 "execute_result", "display_data") else None
-            if isinstance(record, dict) and record.get("verdict") in VERDICTS:
+            if isinstance(record, dict) and key is not None and verify(key, run, record) \
+                    and record.get("verdict") in VERDICTS:
                 verdicts[str(record.get("exercise"))] = record["verdict"]
+            elif record is not None:
+                forged.append(f"cell {index} showed a verdict that no checker of the grader made (ignored)")
             if out.get("output_type") == "error":
                 evalue = str(out.get("evalue") or "").strip().splitlines()
                 raised = f"cell {index} raised {out.get('ename')}: {evalue[0][:150] if evalue else ''}".rstrip(": ")
@@ -65,43 +87,68 @@ def verdicts_of(nb) -> tuple[dict[str, str], list[str]]:
                 verdicts[n] = "ERROR"
             if not missing:
                 errors.append(raised)
-    return verdicts, errors
+    return verdicts, errors, forged
 
 
-def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool = True) -> Report:
-    """Execute one submission in a fresh kernel (quick mode by default) and return its :class:`Report`."""
+def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool = True, source: bytes | None = None,
+                   limits: Limits | None = None, interrupted: list | None = None) -> Report:
+    """Execute one submission in a fresh sandboxed kernel (quick mode by default) and return its :class:`Report`.
+
+    ``source``: the notebook's bytes, read beforehand (default: read ``path`` now); ``interrupted``: a list that
+    Ctrl-C appends to (after killing the kernel) instead of letting nbclient swallow it."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from .execute import _env
-
     path = Path(path)
     report = Report(path.name)
     try:
-        nb = nbformat.read(path, as_version=4)
+        source = path.read_bytes() if source is None else source
+        nb = nbformat.reads(source.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is "not a notebook"
         first = str(exc).strip().splitlines()
         report.status, report.detail = "not a notebook", f"{type(exc).__name__}: {first[0][:120] if first else ''}"
         return report
-    deadline = time.monotonic() + timeout
-    client = NotebookClient(nb, kernel_name="python3", allow_errors=True, record_timing=False,
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
-    try:
-        with _env(VAE_COURSE_QUICK="1" if quick else "0", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1"):
+    nb.cells.insert(0, nbformat.v4.new_code_cell(ARM_CELL))
+    with Sandbox(source, _safe_name(path.name), quick=quick, timeout=timeout, limits=limits) as box:
+        deadline = time.monotonic() + timeout
+        client = NotebookClient(nb, km=box.kernel_manager(), allow_errors=True, record_timing=False,
+                                timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                                resources={"metadata": {"path": str(box.folder)}})
+        if interrupted is not None:
+            box.on_interrupt = lambda: (interrupted.append(signal.SIGINT), box.kill_all())
+        try:
             client.execute()
-    except (CellTimeoutError, TimeoutError):
-        report.status, report.detail = "timeout", f"still running after {timeout:g} s"
-    except DeadKernelError as exc:
-        report.status, report.detail = "raised", f"the kernel died: {exc}"
-    except Exception as exc:  # noqa: BLE001 - the grader never stops on a submission
-        report.status, report.detail = "raised", f"{type(exc).__name__}: {exc}"
-    report.verdicts, errors = verdicts_of(nb)
+        except (CellTimeoutError, TimeoutError):
+            report.status, report.detail = "timeout", f"still running after {timeout:g} s"
+        except DeadKernelError:
+            report.status, report.detail = "raised", f"the kernel died{_last_log_line(box)}"
+        except Exception as exc:  # noqa: BLE001 - the grader never stops on a submission
+            report.status, report.detail = "raised", f"{type(exc).__name__}: {exc}"
+    armed = nb.cells.pop(0)
+    if report.status == "ok" and not any(o.get("output_type") == "execute_result" for o in armed.get("outputs", [])):
+        report.status, report.detail = "raised", "the grader's first cell did not run, so no verdict can be trusted"
+        return report
+    report.verdicts, errors, forged = verdicts_of(nb, key=box.key, run=box.token)
     if errors and report.status == "ok":
         report.status, report.detail = "raised", errors[0]
+    if forged and report.status in ("ok", "raised"):  # forging is what the teacher must see first
+        report.status, report.detail = "forged", forged[0]
     return report
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "submission.ipynb"
+
+
+def _last_log_line(box: Sandbox) -> str:
+    try:
+        lines = (box.root / "kernel.log").read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    line = lines[-1] if lines else ""
+    return f" ({line[:150]})" if line.startswith("the sandbox could not") else ""
 
 
 def submissions(paths: list[str | os.PathLike]) -> list[Path]:
@@ -135,6 +182,16 @@ def table(reports: list[Report]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """``value`` as a CSV cell that no spreadsheet reads as a formula: a leading ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return gets a ``'`` in front (OWASP's advice); the table's own ``-`` (no verdict) stays as it is."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) and text != "-" else text
+
+
 def format_table(header: list[str], rows: list[list[str]]) -> str:
     shown = [row[:-1] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header[:-1], *shown)]
@@ -144,23 +201,100 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def write_csv(path: str | os.PathLike, header: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([[csv_cell(x) for x in row] for row in [header, *rows]])
+
+
+class GradingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during grading; ``reports`` holds the rows graded so far (already printed and written)."""
+
+    def __init__(self, reports: list[Report]):
+        super().__init__()
+        self.reports = reports
+
+
+def _package_state() -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file of the installed package (to notice a submission changing it)."""
+    root = Path(__file__).resolve().parents[1]
+    return {str(p): (s.st_size, s.st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
+            and "__pycache__" not in p.parts for s in [p.stat()]}
+
+
+def csv_problem(csv_path: str | os.PathLike, found: list[Path]) -> str | None:
+    """Why ``csv_path`` must not receive the table (a submission, or a notebook), or None."""
+    target = Path(csv_path)
+    if any(target.resolve() == p.resolve() for p in found):
+        return f"--csv {csv_path} is one of the submissions: give the table another name, such as grades.csv"
+    if target.suffix == ".ipynb":
+        return f"--csv {csv_path} is a notebook's name: give the table another name, such as grades.csv"
+    if target.is_file():
+        try:
+            head = target.read_bytes()[:4096].lstrip()
+        except OSError:
+            return None
+        if head.startswith(b"{") and (b'"cells"' in head or b'"nbformat"' in head):
+            return f"--csv {csv_path} is an existing notebook: give the table another name, such as grades.csv"
+    return None
+
+
 def grade_all(paths: list[str | os.PathLike], *, csv_path: str | os.PathLike | None = "grades.csv",
-          timeout: float = 600, quick: bool = True) -> list[Report]:
-    """Grade every submission, print the table, and write it as CSV to ``csv_path`` (None: don't write)."""
-    reports = []
+              timeout: float = 600, quick: bool = True, limits: Limits | None = None) -> list[Report]:
+    """Grade every submission, print the table, and write it as CSV to ``csv_path`` (None: don't write).
+
+    Every submission is read before any runs (so that none can change another); after each, the installed package
+    must be unchanged, or grading stops with a ``RuntimeError`` naming the submission. Ctrl-C stops grading:
+    the rows so far are printed and written, then :class:`GradingInterrupted` is raised."""
     found = submissions(paths)
-    for p, name in zip(found, display_names(found)):
-        if not p.exists():
-            reports.append(Report(name, "not a notebook", detail="no such file"))
-            continue
-        report = grade_notebook(p, timeout=timeout, quick=quick)
-        report.name = name
-        reports.append(report)
+    if csv_path is not None and (problem := csv_problem(csv_path, found)):
+        raise ValueError(problem + ".")
+    sources: dict[Path, bytes | None] = {}
+    for p in found:
+        try:
+            sources[p] = p.read_bytes()
+        except OSError:
+            sources[p] = None
+    package = _package_state()
+    reports: list[Report] = []
+    interrupted, stopped = [], None
+
+    def stop(signum, frame):  # Ctrl-C between kernels (during one, the sandbox's handler kills it)
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        for p, name in zip(found, display_names(found)):
+            if interrupted:
+                break
+            if sources[p] is None:
+                reports.append(Report(name, "not a notebook", detail="no such file" if not p.exists()
+                                      else "could not be read"))
+                continue
+            print(f"grading {name} ...", file=sys.stderr, flush=True)
+            report = grade_notebook(p, timeout=timeout, quick=quick, source=sources[p], limits=limits,
+                                    interrupted=interrupted)
+            if interrupted:  # its row is incomplete: left out
+                break
+            report.name = name
+            reports.append(report)
+            if _package_state() != package:
+                stopped = RuntimeError(f"the installed package vae_course changed while {name} was graded: "
+                                       f"reinstall it and grade in a container or as root (see the README); grading "
+                                       f"stopped.")
+                break
+    except KeyboardInterrupt:
+        interrupted.append(signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     header, rows = table(reports)
     print(format_table(header, rows))
     if csv_path is not None:
-        with open(csv_path, "w", newline="") as f:
-            csv.writer(f).writerows([header, *rows])
+        write_csv(csv_path, header, rows)
+    if interrupted:
+        raise GradingInterrupted(reports)
+    if stopped is not None:
+        raise stopped
     return reports
 
 
@@ -168,10 +302,27 @@ def main(paths: list[str], *, csv_path: str = "grades.csv", timeout: float = 600
     if not paths:
         print("error: name at least one notebook or folder to grade.")
         return 2
+    found = submissions(paths)
+    if not found:
+        print(f"error: no notebooks (.ipynb files) in {', '.join(paths)}: name notebooks or folders that hold them.")
+        return 1
+    if problem := csv_problem(csv_path, found):
+        print(f"error: {problem}.")
+        return 2
     try:
-        grade_all(paths, csv_path=csv_path, timeout=timeout)
+        reports = grade_all(paths, csv_path=csv_path, timeout=timeout)
+    except GradingInterrupted as exc:
+        print(f"interrupted: grading stopped after {len(exc.reports)} of {len(found)} submissions; their rows are "
+              f"in {csv_path}.")
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted: grading stopped before any table was written.")
+        return 130
     except OSError as exc:
         print(f"error: could not write the CSV table: {exc}")
         return 1
-    print(f"wrote {csv_path}")
+    except RuntimeError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"wrote {csv_path} ({len(reports)} submission{'s' if len(reports) != 1 else ''})")
     return 0

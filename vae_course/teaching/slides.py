@@ -194,13 +194,19 @@ def _notebook_paths(names: list[str]) -> list[Path] | str:
     return paths
 
 
-def main(out_dir: str, names: list[str]) -> int:
-    """The ``slides`` command."""
+def main(out_dir: str, names: list[str], *, force: bool = False) -> int:
+    """The ``slides`` command: writes only into an empty folder or one that ``slides`` wrote before, unless
+    ``force``."""
+    from .output_folder import claim_output_folder
+
     paths = _notebook_paths(names)
     if isinstance(paths, str):
         print(f"error: {paths}", file=sys.stderr)
         return 1
     out = Path(out_dir)
+    if problem := claim_output_folder(out, "slides", force=force):
+        print(f"error: {problem}.", file=sys.stderr)
+        return 1
     start = time.perf_counter()
     decks, status = web_assets.build_for_cli(out, lambda folder: build_slides(folder, paths))
     if status:

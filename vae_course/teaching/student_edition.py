@@ -170,7 +170,12 @@ def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None 
     return written
 
 
-def main(out_dir: str, notebooks: list[str] | None = None) -> int:
+def main(out_dir: str, notebooks: list[str] | None = None, *, force: bool = False) -> int:
+    from .output_folder import claim_output_folder
+
+    if problem := claim_output_folder(out_dir, "student-edition", force=force):
+        print(f"error: {problem}.")
+        return 1
     try:
         written = build(out_dir, notebooks)
     except (SolutionMarkerError, OSError) as exc:

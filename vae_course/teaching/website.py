@@ -291,9 +291,12 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README, results: P
     return SiteReport(out, pages, time.perf_counter() - start)
 
 
-def main(out_dir: str, notebooks_dir: str | None = None) -> int:
-    """The ``site`` command: build, then print one line per page and the build time; 1 with an error line."""
+def main(out_dir: str, notebooks_dir: str | None = None, *, force: bool = False) -> int:
+    """The ``site`` command: build, then print one line per page and the build time; 1 with an error line. Writes
+    only into an empty folder or one that ``site`` wrote before, unless ``force``."""
     import sys
+
+    from .output_folder import claim_output_folder
 
     folder = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS
     notebooks = course_notebooks(folder)
@@ -301,6 +304,9 @@ def main(out_dir: str, notebooks_dir: str | None = None) -> int:
         print(f"error: no course notebooks (NN_name.ipynb) in {folder}", file=sys.stderr)
         return 1
     out = Path(out_dir)
+    if problem := claim_output_folder(out, "site", force=force):
+        print(f"error: {problem}.", file=sys.stderr)
+        return 1
     report, status = web_assets.build_for_cli(out, lambda folder: build_site(folder, notebooks))
     if status:
         return status
