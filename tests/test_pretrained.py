@@ -109,3 +109,17 @@ def test_a_recipe_stored_before_the_dataset_field_reads_as_mnist(tmp_path, tiny)
     old = {k: v for k, v in recipe.__dict__.items() if k != "dataset"}
     path = save_checkpoint(VAE(784, 400, 2), tmp_path / "vae_latent2.pt", extra={"recipe": old})
     assert stored_recipe(path) == recipe
+
+
+def test_other_training_seeds_are_cached_beside_the_reference(tmp_path, tiny):
+    assert checkpoint_name(2, seed=1) == "vae_latent2_s1.pt" and checkpoint_name(2, "fashion", 2) == "fashion_vae_latent2_s2.pt"
+    train_x, test_x = tiny
+    ref = load_or_train(2, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path, verbose=False)
+    other = load_or_train(2, seed=1, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path, verbose=False)
+    assert ref.path.name == "vae_latent2.pt" and other.path.name == "vae_latent2_s1.pt" and other.recipe.seed == 1
+    assert not torch.equal(ref.model.fc4.weight, other.model.fc4.weight)  # another seed, another model
+    again = load_or_train(2, seed=1, train_images=train_x, test_images=test_x, epochs=1, folder=tmp_path, verbose=False)
+    assert not again.trained and torch.equal(again.model.fc4.weight, other.model.fc4.weight)
+    with pytest.raises(ValueError, match="seed"):
+        checkpoint_name(2, seed=-1)
+

@@ -95,21 +95,26 @@ def make_recipe(latent_dim: int, train_images: torch.Tensor, *, epochs: int | No
                   data_fingerprint=data_fingerprint(train_images), dataset=dataset)
 
 
-def checkpoint_name(latent_dim: int, dataset: str = "mnist") -> str:
+def checkpoint_name(latent_dim: int, dataset: str = "mnist", seed: int = 0) -> str:
     """The file name notebook 05 saves to and notebook 06 loads from: ``vae_latent{latent_dim}.pt`` for MNIST,
-    ``fashion_vae_latent{latent_dim}.pt`` for Fashion-MNIST (notebook 07)."""
+    ``fashion_vae_latent{latent_dim}.pt`` for Fashion-MNIST (notebook 07); another training ``seed`` than the
+    reference's 0 (a seed spread) adds ``_s{seed}``: ``vae_latent2_s1.pt``."""
+    from ..config import check_seed
+
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
         raise ValueError(f"latent_dim={latent_dim!r} must be a positive whole number.")
     prefix = "" if _check_dataset(dataset) == "mnist" else f"{dataset}_"
-    return f"{prefix}vae_latent{latent_dim}.pt"
+    suffix = "" if check_seed(seed) == 0 else f"_s{seed}"
+    return f"{prefix}vae_latent{latent_dim}{suffix}.pt"
 
 
-def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None, dataset: str = "mnist") -> Path:
-    """``folder / checkpoint_name(latent_dim, dataset)``; ``folder`` defaults to
+def checkpoint_path(latent_dim: int, folder: str | os.PathLike | None = None, dataset: str = "mnist",
+                    seed: int = 0) -> Path:
+    """``folder / checkpoint_name(latent_dim, dataset, seed)``; ``folder`` defaults to
     :func:`vae_course.config.checkpoint_dir`."""
     from ..config import checkpoint_dir
 
-    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim, dataset)
+    return Path(folder if folder is not None else checkpoint_dir()) / checkpoint_name(latent_dim, dataset, seed)
 
 
 def build_model(recipe: Recipe) -> VAE:
@@ -179,7 +184,8 @@ def save_pretrained(model, history: History | None, recipe: Recipe, folder: str 
     if getattr(model, "latent_dim", None) != recipe.latent_dim:
         raise ValueError(f"the model has latent_dim={getattr(model, 'latent_dim', None)!r} but the recipe says "
                          f"{recipe.latent_dim}.")
-    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder, recipe.dataset), history=history,
+    return save_checkpoint(model, checkpoint_path(recipe.latent_dim, folder, recipe.dataset, recipe.seed),
+                           history=history,
                            extra={"recipe": asdict(recipe)})
 
 
@@ -207,7 +213,8 @@ class Pretrained:
         return f"Pretrained(VAE {self.recipe.describe()}; {how} {self.path.name})"
 
 
-def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", train_images: torch.Tensor | None = None,
+def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", seed: int = 0,
+                  train_images: torch.Tensor | None = None,
                   test_images: torch.Tensor | None = None, epochs: int | None = None,
                   folder: str | os.PathLike | None = None, retrain: bool = False, progress: bool = True,
                   verbose: bool = True, device=None) -> Pretrained:
@@ -216,6 +223,8 @@ def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", train_images: 
     Args:
         latent_dim: 2 (the reference) or any other positive size (20 in notebooks 05-06).
         dataset: ``"mnist"`` (the default) or ``"fashion"`` (Fashion-MNIST, notebook 07); it names the checkpoint.
+        seed: the training seed (initial weights, shuffling, noise); 0 is the reference model, other seeds give a
+            seed spread and are saved as ``..._s<seed>.pt``.
         train_images, test_images: default :func:`vae_course.data.course_data` of ``dataset`` (the full split in
             full mode, a 4,096-image subset in quick mode; test: all 10,000 or the first 2,000).
         epochs: default 10 in full mode, 2 in quick mode.
@@ -227,15 +236,15 @@ def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", train_images: 
     A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
     mismatched checkpoint is replaced by a freshly trained model.
     """
-    checkpoint_name(latent_dim, dataset)  # validates latent_dim and dataset
+    checkpoint_name(latent_dim, dataset, seed)  # validates latent_dim, dataset and seed
     if train_images is None or test_images is None:
         from ..data import course_data
 
         tx, _, vx, _ = course_data(dataset=dataset)
         train_images = tx if train_images is None else train_images
         test_images = vx if test_images is None else test_images
-    recipe = make_recipe(latent_dim, train_images, epochs=epochs, dataset=dataset)
-    path = checkpoint_path(latent_dim, folder, dataset)
+    recipe = make_recipe(latent_dim, train_images, epochs=epochs, dataset=dataset, seed=seed)
+    path = checkpoint_path(latent_dim, folder, dataset, seed)
     why = "retrain=True"
     if not retrain:
         found = stored_recipe(path) if path.is_file() else None
