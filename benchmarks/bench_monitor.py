@@ -47,8 +47,8 @@ def main(argv=None) -> int:
         monitor = None if every is None else training_monitor(test_x, test_y, every=every)
         arms.append({"name": name, "model": model, "monitor": monitor, "history": History(), "times": []})
     n = len(train_x)
-    prefix = "the 22,699-image prefix of MNIST train" if n == 22699 else f"{n:,} training images"
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {prefix}, test set {len(test_x):,} images, "
+    n_images = f"{n:,} training images"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n_images}, test set {len(test_x):,} images, "
           f"{args.rounds} rounds")
     for r in range(args.rounds):
         order = arms[r % 3:] + arms[:r % 3]

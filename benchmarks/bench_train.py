@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     auto_label = "fp32" if autocast_dtype("auto", torch.device("cpu")) is None else "bf16-mixed"
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n:,} training images "
-          f"({'the 22,699-image prefix of MNIST train' if n == 22699 else 'MNIST train'}), batch 128; "
+          f"(MNIST train), batch 128; "
           f"ELBO(precision='auto') runs {auto_label} on this CPU")
     print(f"{'epoch':>5} | {'reference s':>11} | {'fit fp32 s':>10} | {'fit auto s':>10} | {'x fp32':>6} | "
           f"{'x auto':>6} | {'ref img/s':>9} | {'auto img/s':>10} | {'ref GFLOP/s':>11} | {'fp32 GFLOP/s':>12} | "
