@@ -144,6 +144,34 @@ def test_resource_limits_apply(tmp_path):
     assert report.status == "raised" and "File too large" in report.detail, report.detail
 
 
+@pytest.mark.slow
+def test_the_kernel_sees_only_its_copy_and_a_scrubbed_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_TOKEN", "not for learners")
+    checks = ["import os, sys, resource",
+              "assert 'GRADER_TOKEN' not in os.environ, 'the environment leaked'",
+              "assert os.getcwd() == os.environ['HOME'] == os.environ['VAE_COURSE_CHECKPOINTS'].rsplit('/', 1)[0]",
+              "assert sorted(n for n in os.listdir('.') if not n.startswith('.')) == ['checkpoints', 'env.ipynb', "
+              "'tmp'], os.listdir('.')",
+              "assert not os.path.exists('.grader-key') and not os.path.exists('.connection.json')",
+              "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)",
+              f"assert (os.getuid() != 0) == {os.geteuid() == 0}, 'the uid'",
+              "assert os.getsid(0) == os.getpid(), 'its own session'"]
+    book = _write(tmp_path / "env.ipynb", ["\n".join(checks)])
+    report = grade.grade_notebook(book, timeout=120)
+    assert (report.status, report.detail) == ("ok", "")
+
+
+def test_a_submission_that_changes_the_package_stops_grading(tmp_path, monkeypatch, capsys):
+    books = [_write(tmp_path / f"{name}.ipynb", ["1"]) for name in ("a", "b")]
+    states = iter([{"x.py": (1, 1)}, {"x.py": (2, 2)}])
+    monkeypatch.setattr(grade, "_package_state", lambda: next(states))
+    monkeypatch.setattr(grade, "grade_notebook", lambda path, **kw: grade.Report(Path(path).name))
+    with pytest.raises(RuntimeError, match="the installed package vae_course changed while a.ipynb was graded"):
+        grade.grade_all(books, csv_path=tmp_path / "g.csv")
+    with open(tmp_path / "g.csv", newline="") as f:
+        assert list(csv.reader(f)) == [["submission", "status", "detail"], ["a.ipynb", "ok", ""]]
+
+
 def _cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vae_course", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
