@@ -11,8 +11,8 @@ autoregressive-decoder VAE with latent size 16 (Adam 8e-3 for 2 epochs of 469 st
 warm-up over 1, free bits 0.25 nats per dimension), seed 0 (notebook 09 adds seeds 1 and 2). ``--ar-lr 2e-3`` shows
 the step size at which the code does not collapse within 2 epochs; ``--ar-epochs 6`` runs the remedies three times as
 long.
-All figures are **test-set** nats per image (single-sample ELBO, seeded), trained on every training image found (the
-course machines hold the first 22,699: "trained on the 22,699-image prefix").
+All figures are **test-set** nats per image (single-sample ELBO, seeded), trained on every training image found (all
+60,000 with the complete MNIST).
 Active units use Burda et al.'s criterion ``Var_x(E_q[u]) > 0.01``.
 """
 from __future__ import annotations
