@@ -115,3 +115,19 @@ def test_sweep_runs_are_cached_per_beta_and_seed(tmp_path, mnist_small):
         assert math.isclose(a["neg_elbo"], a["per_image"]["loss"].mean().item(), rel_tol=1e-6)
     assert first[1]["rate"] < first[0]["rate"]  # beta = 4 charges more for the KL than beta = 1
     assert other[0]["neg_elbo"] != first[0]["neg_elbo"]
+
+
+def test_a_real_collapse_run_trains_on_fresh_binarizations_with_its_objective(tmp_path, mnist_small):
+    from vae_course.objectives import ELBO
+    from vae_course.training import collapse_run
+
+    train_x, _, test_x, _ = mnist_small
+    test_b = torch.bernoulli(test_x[:64], generator=torch.Generator().manual_seed(0))
+    row = collapse_run("warm", train_x[:256], test_b, epochs=2, lr=3e-3, objective=ELBO(warmup_epochs=1),
+                       cache="warm", folder=tmp_path)
+    assert row["history"].beta[0] < 1.0 == row["history"].beta[1]  # the warm-up weight reached 1 in the second epoch
+    again = collapse_run("warm", train_x[:256], test_b, epochs=2, lr=3e-3, objective=ELBO(warmup_epochs=1),
+                         cache="warm", folder=tmp_path)
+    assert again["cached"] and again["neg_elbo"] == row["neg_elbo"]
+    plain = collapse_run("plain", train_x[:256], test_b, epochs=2, lr=3e-3, cache="plain", folder=tmp_path)
+    assert plain["neg_elbo"] != row["neg_elbo"]  # another objective, another model
