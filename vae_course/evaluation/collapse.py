@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..objectives.checks import _check_scoring_inputs
 from ..objectives.losses import gaussian_kl_per_dim
 from ..objectives.warmup import _number
 from .scores import evaluate
@@ -32,12 +33,7 @@ from .scores import evaluate
 def posterior_params(model, images: torch.Tensor, labels: torch.Tensor | None = None, *,
                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's ``(mu, logvar)`` for every image, each ``(N, D)`` on the CPU (labels for a conditional model)."""
-    if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0:
-        raise ValueError("images must be a non-empty tensor of images shaped (N, 1, 28, 28) or (N, 784).")
-    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape[0] != images.shape[0]):
-        raise ValueError(f"labels must be a tensor with one label per image ({images.shape[0]}).")
-    if getattr(model, "conditional", False) and labels is None:
-        raise ValueError("this model is conditional: pass labels= (one label per image).")
+    _check_scoring_inputs(model, images, labels)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

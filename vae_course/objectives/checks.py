@@ -67,3 +67,12 @@ def _check_labels(labels, images: torch.Tensor, name: str):
     return labels
 
 
+def _check_scoring_inputs(model, images, labels) -> None:
+    """The images and labels a scoring pass over a model needs: a non-empty image tensor, one label per image, and
+    labels when the model is conditional (``evaluation.collapse.posterior_params``, ``training.runs.per_image_elbo``)."""
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0:
+        raise ValueError("images must be a non-empty tensor of images shaped (N, 1, 28, 28) or (N, 784).")
+    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape[0] != images.shape[0]):
+        raise ValueError(f"labels must be a tensor with one label per image ({images.shape[0]}), or None.")
+    if getattr(model, "conditional", False) and labels is None:
+        raise ValueError("this model is conditional: pass labels= (one label per image).")

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import check_seed, isolated_rng
+from ..objectives.checks import _check_scoring_inputs
 from ..objectives.losses import images_checked, model_elbo
 from .checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from .pretrained import data_fingerprint
@@ -51,12 +52,7 @@ def per_image_elbo(model, images: torch.Tensor, labels: torch.Tensor | None = No
     size, so the means are its figures. Scores of two models on the same images can be paired image by image.
     """
     check_seed(seed)
-    if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0:
-        raise ValueError("images must be a non-empty tensor of images shaped (N, 1, 28, 28) or (N, 784).")
-    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape[0] != images.shape[0]):
-        raise ValueError(f"labels must be a tensor with one label per image ({images.shape[0]}), or None.")
-    if getattr(model, "conditional", False) and labels is None:
-        raise ValueError("this model is conditional: pass labels= (one label per image).")
+    _check_scoring_inputs(model, images, labels)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
