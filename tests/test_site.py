@@ -482,3 +482,273 @@ def test_the_slides_command(tmp_path, capsys, assets):
     assert (tmp_path / "out" / "_static" / web_assets.REVEAL_PREFIX / "dist" / "reveal.js").is_file()
     assert main(["slides", str(tmp_path / "out"), str(tmp_path / "nb" / "nope.ipynb")]) == 1
     assert "no such notebook" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- public and instructor's sites (issue 25)
+SOLUTION = "    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)  # the secret line"
+ANSWER = "The instructor's answer: the KL is zero only at mu = 0 and sigma = 1."
+PREDICTION = "my_prediction = 'the instructor value of this prediction'"
+
+
+def _exercise_notebook(folder: Path) -> Path:
+    """A notebook with an exercise (a solution region in a function), a prediction (a top-level region), a markdown
+    region, an answer cell, a figure, and a cell that prints the solution's source (as "compare with the package")."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = new_notebook(cells=[
+        new_markdown_cell("# 03 · Exercise page\n\n## 1. The KL\n\nText about $\\mathrm{KL}$."),
+        new_code_cell(f"def kl(mu, logvar):\n    \"\"\"The KL.\"\"\"\n    ### BEGIN SOLUTION\n{SOLUTION}\n"
+                      "    ### END SOLUTION", metadata={"tags": ["solution"]}),
+        new_code_cell(f"my_prediction = None\n### BEGIN SOLUTION\n{PREDICTION}\n### END SOLUTION",
+                      metadata={"tags": ["solution"]}),
+        new_markdown_cell("### 1.1 Predict\n\n### BEGIN SOLUTION\nThe predicted curve rises, then falls, like a hump.\n"
+                          "### END SOLUTION"),
+        new_code_cell("plt.show()", outputs=[new_output("display_data", data={"image/png": _png(),
+                                                                                "text/plain": "<Figure>"})]),
+        new_code_cell("print(inspect.getsource(kl))", outputs=[new_output("stream", name="stdout",
+                                                                         text=SOLUTION + "\nprinted-ok\n")]),
+        new_code_cell("print('a plain output')", outputs=[new_output("stream", name="stdout", text="a plain output\n")]),
+        new_markdown_cell("## Check your understanding\n\n1. Where is the KL zero?"),
+        new_markdown_cell(ANSWER, metadata={"tags": ["answer"]}),
+    ])
+    path = folder / "03_exercise.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def page_text(path: Path) -> str:
+    """A page's text as a reader sees it (tags gone, entities decoded), lines kept."""
+    import html as _html
+
+    return _html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def both_sites(tmp_path_factory, assets):
+    base = tmp_path_factory.mktemp("editions")
+    path = _exercise_notebook(base / "notebooks")
+    public = website.build_site(base / "public", [path], readme=None)
+    instructor = website.build_site(base / "instructor", [path], readme=None, instructor=True)
+    return path, public, instructor
+
+
+def test_the_public_site_shows_stubs_and_outputs_but_no_solution(both_sites):
+    path, public, _ = both_sites
+    page = public.out_dir / "03_exercise.html"
+    text = page_text(page)
+    for secret in (SOLUTION.strip(), PREDICTION, ANSWER, "like a hump"):
+        assert secret not in text, f"the public page shows {secret!r}"
+    assert website.solution_lines(nbformat.read(path, as_version=4)) == {SOLUTION.strip(), PREDICTION,
+                                                                         "The predicted curve rises, then falls, like a hump."}
+    assert 'raise NotImplementedError("your code here")' in text and "my_prediction = None" in text
+    assert "Your answer here." in text
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page.read_text(encoding="utf-8"))) == 1
+    assert "a plain output" in text and "printed-ok" not in text  # the output that prints the solution: a note
+    assert "leaves it out" in text and public.pages[-1].outputs_left_out == 1
+    assert "Check your understanding" in text and "Where is the KL zero?" in text  # the question stays
+
+
+def test_the_instructors_site_has_the_solutions_and_answers(both_sites):
+    _, _, instructor = both_sites
+    text = page_text(instructor.out_dir / "03_exercise.html")
+    for shown in (SOLUTION.strip(), PREDICTION, ANSWER, "printed-ok", "like a hump"):
+        assert shown in text
+    assert "NotImplementedError" not in text and instructor.instructor
+
+
+def test_each_notebook_page_has_its_toc_and_downloads(both_sites):
+    path, public, instructor = both_sites
+    html_text_ = (public.out_dir / "03_exercise.html").read_text(encoding="utf-8")
+    toc = re.search(r'<nav class="vae-toc".*?</nav>', html_text_, re.S).group(0)
+    anchors = re.findall(r'href="#([^"]+)"', toc)
+    assert [a.split("-")[0] for a in anchors] == ["1.", "1.1", "Check"]  # the ## and ### headings, in order
+    for anchor in anchors:
+        assert f'id="{anchor}"' in html_text_
+    student = nbformat.read(public.out_dir / "notebooks" / "03_exercise.ipynb", as_version=4)
+    assert SOLUTION.strip() not in nbformat.writes(student) and all(not c.get("outputs") for c in student.cells
+                                                                     if c.cell_type == "code")
+    link = re.search(r'<a[^>]*href="notebooks/03_exercise.ipynb"[^>]*>', html_text_)
+    assert link and "download" in link.group(0) and "notebooks/solved" not in html_text_
+    assert not (public.out_dir / "notebooks" / "solved").exists()
+    solved = instructor.out_dir / "notebooks" / "solved" / "03_exercise.ipynb"
+    assert SOLUTION.strip() in solved.read_text(encoding="utf-8")
+    assert 'href="notebooks/solved/03_exercise.ipynb"' in (instructor.out_dir / "03_exercise.html").read_text(
+        encoding="utf-8")
+
+
+def test_every_page_is_indexed_for_search(both_sites):
+    _, public, _ = both_sites
+    out = public.out_dir
+    assert (out / "pagefind" / "pagefind-ui.js").is_file() and (out / "pagefind" / "pagefind-entry.json").is_file()
+    import json
+
+    entry = json.loads((out / "pagefind" / "pagefind-entry.json").read_text(encoding="utf-8"))
+    assert sum(lang["page_count"] for lang in entry["languages"].values()) == len(public.pages)
+    for page in public.pages:
+        text = (out / f"{page.slug}.html").read_text(encoding="utf-8")
+        assert "data-pagefind-body" in text and 'id="vae-search"' in text and "pagefind/pagefind-ui.js" in text
+
+
+def test_a_public_build_over_an_instructors_leaves_no_solved_notebook(both_sites, tmp_path):
+    path, _, _ = both_sites
+    out = tmp_path / "site"
+    website.build_site(out, [path], readme=None, instructor=True)
+    assert (out / "notebooks" / "solved" / path.name).is_file()
+    website.build_site(out, [path], readme=None)
+    assert not (out / "notebooks" / "solved").exists()
+    assert SOLUTION.strip() not in page_text(out / "03_exercise.html")
+
+
+# --------------------------------------------------------------------------------------- lecture decks (issue 25)
+PLAN_README = """# A course
+
+### A lecture plan
+
+| lecture | notebooks | the idea |
+|---|---|---|
+| 1 | 00 alpha, 01 beta | first |
+| 2 | 02 gamma | second |
+"""
+
+LECTURE_1 = """---
+lecture: 1
+title: The first lecture
+notebooks: 00, 01
+---
+
+# The first lecture
+
+Lecture 1
+
+---
+
+## A derivation
+
+$$a = b$$
+
+. . .
+
+$$= c$$
+
+::: notes
+Talk about $a$.
+
+{{answers 00}}
+:::
+
+---
+
+## A figure
+
+![The stored figure](figure:alpha-plot)
+
+---
+
+## A live view
+
+![The view](figure:beta-view)
+"""
+
+LECTURE_2 = """---
+lecture: 2
+title: The second lecture
+notebooks: 02
+---
+
+# Second
+
+---
+
+## Text only
+
+- one point
+"""
+
+
+def _lecture_course(base: Path) -> tuple[Path, Path, Path]:
+    """Made-up notebooks with figure tags and an answer, two lecture texts, and a README with their plan."""
+    paths = _course(base / "notebooks")
+    a = nbformat.read(paths[0], as_version=4)
+    a.cells[2].metadata["tags"] = ["figure:alpha-plot"]
+    a.cells.append(new_markdown_cell("The answer to question 1 is 42.", metadata={"tags": ["answer"]}))
+    nbformat.write(a, paths[0])
+    b = nbformat.read(paths[1], as_version=4)
+    b.cells[3].metadata["tags"] = ["figure:beta-view"]
+    nbformat.write(b, paths[1])
+    lectures = base / "lectures"
+    lectures.mkdir()
+    (lectures / "1_first.md").write_text(LECTURE_1, encoding="utf-8")
+    (lectures / "2_second.md").write_text(LECTURE_2, encoding="utf-8")
+    readme = base / "README.md"
+    readme.write_text(PLAN_README, encoding="utf-8")
+    return base / "notebooks", lectures, readme
+
+
+def test_the_lecture_plan_is_read_from_the_readme():
+    assert slides.lecture_plan(PLAN_README) == {1: ["00", "01"], 2: ["02"]}
+    plan = slides.lecture_plan(slides.README.read_text(encoding="utf-8"))
+    assert sorted(plan) == list(range(1, len(plan) + 1)) and len(plan) >= 7
+    assert sorted(n for ns in plan.values() for n in ns) == [p.name[:2] for p in website.course_notebooks()]
+    with pytest.raises(slides.DeckError, match="no '### A lecture plan' section"):
+        slides.lecture_plan("# nothing")
+
+
+def test_the_repositorys_lectures_follow_the_readmes_plan():
+    lectures = slides.read_lectures()
+    assert [lec.number for lec in lectures] == sorted(slides.lecture_plan(slides.README.read_text(encoding="utf-8")))
+    for lec in lectures:
+        assert lec.slides[0].parts[0].startswith("# "), f"{lec.source.name}: no title slide"
+        labels = re.findall(r"\(figure:([\w-]+)\)", lec.source.read_text(encoding="utf-8"))
+        assert labels, f"{lec.source.name} shows no figure"
+
+
+def test_lecture_decks_embed_figures_by_label_with_fragments_and_notes(tmp_path, assets):
+    notebooks, lectures, readme = _lecture_course(tmp_path)
+    decks = slides.build_lectures(tmp_path / "out", lectures, notebooks, readme)
+    assert [d.name for d in decks] == ["lecture-1.html", "lecture-2.html"]
+    one = decks[0].read_text(encoding="utf-8")
+    assert one.count("<section") == 4 and one.count('class="vae-part fragment"') == 1
+    assert '<figure class="vae-figure" data-label="alpha-plot"><img src="data:image/png;base64,' in one
+    assert f'base64,{nbformat.read(notebooks / "00_alpha.ipynb", as_version=4).cells[2].outputs[0]["data"]["image/png"]}' in one
+    assert 'data-label="beta-view"' in one and "Live: open <code>notebooks/01_beta.ipynb</code>" in one
+    notes = re.findall(r'<aside class="notes">(.*?)</aside>', one, re.S)
+    assert len(notes) == 1 and "Answers (00_alpha.ipynb)" in notes[0] and "42" in notes[0]
+    assert "plt.show()" not in one  # no code from the notebooks on a slide
+    for url in refs(decks[0]).loads:
+        assert url.startswith("data:") or (decks[0].parent / url).is_file(), url
+    index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert 'href="lecture-1.html"' in index and 'href="lecture-2.html"' in index and "The first lecture" in index
+
+
+def test_a_missing_figure_label_stops_the_build_with_one_sentence(tmp_path, assets, capsys, monkeypatch):
+    notebooks, lectures, readme = _lecture_course(tmp_path)
+    text = (lectures / "1_first.md").read_text(encoding="utf-8")
+    (lectures / "1_first.md").write_text(text.replace("figure:alpha-plot", "figure:no-such-plot"), encoding="utf-8")
+    with pytest.raises(slides.DeckError) as err:
+        slides.build_lectures(tmp_path / "out", lectures, notebooks, readme)
+    message = str(err.value)
+    assert message == ("1_first.md, slide 3: no cell of 00_alpha.ipynb, 01_beta.ipynb is tagged 'figure:no-such-plot': "
+                       "tag the cell whose stored output is that figure, or fix the label")
+    monkeypatch.setattr(slides.build_lectures, "__defaults__", (lectures, notebooks, readme))
+    assert main(["slides", str(tmp_path / "cli")]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert err_lines == [f"error: {message}."]
+
+
+def test_the_decks_follow_the_plan_or_say_so(tmp_path, assets):
+    notebooks, lectures, readme = _lecture_course(tmp_path)
+    (lectures / "2_second.md").unlink()
+    with pytest.raises(slides.DeckError, match=r"lecture plan has lectures \[1, 2\] but .* has decks for \[1\]"):
+        slides.build_lectures(tmp_path / "out", lectures, notebooks, readme)
+    (lectures / "2_second.md").write_text(LECTURE_2.replace("notebooks: 02", "notebooks: 01"), encoding="utf-8")
+    with pytest.raises(slides.DeckError, match="names notebooks 01 but the README's lecture plan gives lecture 2 "
+                                               "notebooks 02"):
+        slides.build_lectures(tmp_path / "out", lectures, notebooks, readme)
+
+
+def test_the_slides_command_builds_the_lecture_decks(tmp_path, assets, capsys, monkeypatch):
+    notebooks, lectures, readme = _lecture_course(tmp_path)
+    monkeypatch.setattr(slides.build_lectures, "__defaults__", (lectures, notebooks, readme))
+    assert main(["slides", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 2 lecture decks" in printed and "lecture-1.html" in printed
+    assert (tmp_path / "out" / "index.html").is_file()

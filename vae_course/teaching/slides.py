@@ -565,3 +565,8 @@ def tag_main(names: list[str], check: bool = False) -> int:
     if check and not strays:
         print(f"{len(paths)} notebook{'s' if len(paths) != 1 else ''} follow the slide convention")
     return 1 if strays else 0
+
+
+# The names the package exports (vae_course.teaching); the lecture decks' API is used as slides.build_lectures etc.
+__all__ = ["DECK_TEMPLATE", "LONG_CODE_LINES", "MANUAL_TAG", "MAX_CELLS_PER_SLIDE", "SLIDE_TYPES", "build_slides",
+           "convention", "deck_notebook", "has_slide_metadata", "make_exporter", "tag_main", "tag_slides"]

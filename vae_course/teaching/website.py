@@ -1,11 +1,18 @@
-"""The course as a static website: ``python -m vae_course site OUT_DIR`` (used by no notebook; the README documents it).
+"""The course as a static website: ``python -m vae_course site OUT_DIR [--instructor]`` (used by no notebook; the
+README documents it).
 
 One HTML page per notebook of ``notebooks/``, in course order, rendered by nbconvert's HTML exporter (its JupyterLab
 template) from the outputs that ``python -m vae_course execute`` stored: nothing is executed. A home page holds the
 README's course overview, a second page its "Teaching with this course" section, a third the results tables of
-``docs/results.md``. Every page has a sidebar (the whole course) and previous/next links. Math is typeset by a local
-MathJax 3 (``vae_course.teaching.web_assets``), so the site loads no file from outside its folder and works offline,
-from ``file://`` or any static web server.
+``docs/results.md``. Every page has a sidebar (the whole course) with a search box, its own table of contents,
+previous/next links and a link to download its student notebook. Math is typeset by a local MathJax 3
+(``vae_course.teaching.web_assets``), so the site loads no file from outside its folder and works offline, from
+``file://`` or any static web server; search (pagefind, an index built into ``OUT_DIR/pagefind/``) needs the server.
+
+The **public** site (the default) shows every stored output and figure but no solution: each solution region shows
+the stub of the student edition (``vae_course.teaching.student_edition``), the instructor's answers (cells tagged
+``answer``) are left out, and an output that would print a line of a solution (a "compare with the package" cell's
+source listing, say) is replaced by a note. ``--instructor`` builds the complete site, solutions and answers included.
 
 Widgets need a kernel, so their outputs are left out: each becomes a short note that the live view runs in
 JupyterLab, and the view's static twin (every interactive view has one, a figure on the same page) stands in.
@@ -16,6 +23,9 @@ from __future__ import annotations
 import copy
 import html
 import re
+import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +64,16 @@ body.vae-site { margin: 0; padding: 0; display: flex; align-items: flex-start; b
 .vae-pager a:hover { text-decoration: underline; }
 .vae-banner, .vae-widget-note { border-left: 4px solid #5b8bd0; background: #eef3fa; padding: 0.5rem 0.8rem;
   margin: 0.4rem 0; font-family: var(--jp-ui-font-family); font-size: 0.9rem; color: #222; }
+.vae-toc { margin: 0.6rem 0; padding: 0.4rem 0.8rem; border: 1px solid #ddd; border-radius: 4px; background: #fafafa;
+  font-family: var(--jp-ui-font-family); font-size: 0.9rem; }
+.vae-toc summary { cursor: pointer; font-weight: 600; }
+.vae-toc ul { margin: 0.3rem 0 0.2rem 0; padding-left: 0.4rem; list-style: none; }
+.vae-toc li.vae-toc-3 { margin-left: 1.2rem; }
+.vae-toc a, .vae-downloads a { color: #1a4f8b; text-decoration: none; }
+.vae-toc a:hover, .vae-downloads a:hover { text-decoration: underline; }
+.vae-downloads { margin: 0.4rem 0; font-family: var(--jp-ui-font-family); font-size: 0.9rem; }
+.vae-search { margin: 0 0 0.8rem 0; --pagefind-ui-scale: 0.75; --pagefind-ui-font: var(--jp-ui-font-family); }
+.vae-search-offline { display: none; font-size: 0.8rem; color: #555; }
 @media (max-width: 900px) { body.vae-site { display: block; } .vae-sidebar { position: static; height: auto;
   width: auto; border-right: none; border-bottom: 1px solid #ddd; } }
 """
@@ -64,20 +84,38 @@ PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_js_mathjax -%}{{ resources.vae.mathjax | safe }}{%- endblock html_head_js_mathjax -%}
 {% block extra_css %}<link rel="icon" href="data:,">
+<link rel="stylesheet" href="pagefind/pagefind-ui.css">
 <style type="text/css">{{ resources.vae.css | safe }}</style>{% endblock extra_css %}
 {%- block body_header -%}
 <body class="jp-Notebook vae-site" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
 {{ resources.vae.sidebar | safe }}
-<main class="vae-main">
+<main class="vae-main" data-pagefind-body>
 {{ resources.vae.pager | safe }}
 {{ resources.vae.banner | safe }}
+{{ resources.vae.downloads | safe }}
+{{ resources.vae.toc_mark | safe }}
 {%- endblock body_header -%}
 {% block body_footer %}
 {{ resources.vae.pager | safe }}
 </main>
+<script src="pagefind/pagefind-ui.js"></script>
+<script>
+if (location.protocol === "file:") {
+  document.querySelector(".vae-search-offline").style.display = "block";
+} else {
+  new PagefindUI({element: "#vae-search", showSubResults: true, showImages: false, resetStyles: false,
+                  baseUrl: new URL(".", location.href).pathname});
+}
+</script>
 </body>
 {% endblock body_footer %}
 """
+TOC_MARK = "<!-- vae-toc -->"
+SEARCH_DIR = "pagefind"  # pagefind's bundle, below the site's folder
+DOWNLOADS = "notebooks"  # the student notebooks, below the site's folder (the solved ones in notebooks/solved/)
+SOLUTION_LINE_CHARS = 30  # a line of a solution region longer than this never shows on the public site
+OUTPUT_NOTE = ("<div class=\"vae-banner\">This output shows code of an exercise's solution, so the public site leaves "
+               "it out; run the notebook to see it.</div>")
 
 
 @dataclass
@@ -86,6 +124,7 @@ class Page:
     title: str
     source: Path | None = None  # the notebook, or None for the pages made from the README
     widgets_left_out: int = 0
+    outputs_left_out: int = 0  # outputs that would show a solution line (public site only)
 
 
 @dataclass
@@ -93,6 +132,8 @@ class SiteReport:
     out_dir: Path
     pages: list[Page] = field(default_factory=list)
     seconds: float = 0.0
+    instructor: bool = False
+    search_seconds: float = 0.0
 
 
 def notebook_title(nb) -> str:
@@ -167,6 +208,96 @@ def without_widgets(nb, notebook_name: str):
     return nb, replaced
 
 
+def solution_lines(nb) -> set[str]:
+    """The lines (stripped) of ``nb``'s solution regions longer than ``SOLUTION_LINE_CHARS``, less those that also
+    stand outside every region (a line the notebook shows anyway is no secret)."""
+    from .student_edition import _MARKER
+
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        region = False
+        for line in cell.source.splitlines():
+            if m := _MARKER.match(line):
+                region = m["kind"] == "BEGIN"
+                continue
+            text = line.strip()
+            if len(text) > SOLUTION_LINE_CHARS:
+                (inside if region else outside).add(text)
+    return inside - outside
+
+
+def _output_text(output) -> str:
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    elif output.get("output_type") == "error":
+        text = "\n".join(output.get("traceback", []))
+    else:
+        text = "\n".join("".join(v) if isinstance(v, list) else str(v) for k, v in output.get("data", {}).items()
+                         if k.startswith("text/") or k.endswith("json"))
+    return "".join(text) if isinstance(text, list) else text
+
+
+def public_notebook(nb, name: str = "notebook"):
+    """The page-ready public copy of the solved notebook ``nb``: the student edition's cells (solution regions as
+    stubs, no instructor's answers: ``student_edition.student_notebook``), with every stored output put back, except
+    an output that holds a solution line (replaced by a note). Returns ``(copy, outputs replaced)``."""
+    from .student_edition import student_notebook
+
+    secret = solution_lines(nb)
+    student = student_notebook(nb, name=name)
+    originals = {cell.get("id"): cell for cell in nb.cells}
+    cells, replaced = [], 0
+    for cell in student.cells:
+        if "student-edition" in cell.get("metadata", {}).get("tags", []):
+            continue  # the edition's own first cell ("how to check your work") is not for a web page
+        original = originals.get(cell.get("id"))
+        if cell.cell_type == "code" and original is not None:
+            cell.execution_count = original.get("execution_count")
+            cell.outputs = []
+            for output in original.get("outputs", []):
+                text = _output_text(output)
+                if any(line in text for line in secret):
+                    cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": OUTPUT_NOTE}))
+                    replaced += 1
+                else:
+                    cell.outputs.append(copy.deepcopy(output))
+        cells.append(cell)
+    student.cells = cells
+    if "widgets" in nb.metadata:  # the widget state names the widgets for their notes (without_widgets)
+        student.metadata["widgets"] = copy.deepcopy(nb.metadata["widgets"])
+    return student, replaced
+
+
+def page_toc(body: str) -> str:
+    """The table of contents of a rendered page: its ``##`` and ``###`` headings, linked to their anchors."""
+    items = []
+    for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', body, flags=re.S):
+        text = re.sub(r"<[^>]+>", "", re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.S)).strip()
+        if text:
+            items.append(f'<li class="vae-toc-{level}"><a href="#{anchor}">{text}</a></li>')
+    if not items:
+        return ""
+    return (f'<nav class="vae-toc" aria-label="On this page" data-pagefind-ignore><details open><summary>On this page'
+            f'</summary><ul>{"".join(items)}</ul></details></nav>')
+
+
+def index_search(out: Path) -> float:
+    """Build the pagefind search index of the site in ``out`` (into ``out/pagefind/``); return the seconds taken."""
+    start = time.perf_counter()
+    try:
+        import pagefind  # noqa: F401  (the package that carries the pagefind binary)
+    except ImportError:
+        raise web_assets.AssetError("the site's search needs pagefind: pip install 'pagefind[extended]' (it is in "
+                                    "requirements.txt)") from None
+    done = subprocess.run([sys.executable, "-m", "pagefind", "--site", str(out), "--output-subdir", SEARCH_DIR,
+                           "--keep-index-url", "--force-language", "en", "--exclude-selectors", ".anchor-link", "--silent"],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 or not (out / SEARCH_DIR / "pagefind-ui.js").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise web_assets.AssetError(f"pagefind could not index {out} (exit {done.returncode}): {' / '.join(tail)}")
+    return time.perf_counter() - start
+
+
 def readme_sections(text: str) -> tuple[str, dict[str, str]]:
     """``(the part before the first "## " heading, {heading: its section's markdown})`` of a README."""
     parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
@@ -208,8 +339,10 @@ def _sidebar(pages: list[Page], current: str) -> str:
 
     extra = [p for p in pages if p.source is None]
     course = [p for p in pages if p.source is not None]
+    search = ('<div class="vae-search" role="search"><div id="vae-search"></div><p class="vae-search-offline">Search '
+              'works when the site is served, e.g. <code>python -m http.server -d SITE_FOLDER</code>.</p></div>')
     return (f'<nav class="vae-sidebar" aria-label="Course"><a class="vae-brand" href="index.html">VAE course</a>'
-            f'<ul>{"".join(item(p) for p in extra)}</ul>'
+            f'{search}<ul>{"".join(item(p) for p in extra)}</ul>'
             f'<ol class="vae-notebooks">{"".join(item(p) for p in course)}</ol></nav>')
 
 
@@ -231,12 +364,17 @@ def make_exporter():
                         template_file="vae_page.html.j2")
 
 
-def build_site(out_dir, notebooks=None, readme: Path | None = README, results: Path | None = None) -> SiteReport:
+def build_site(out_dir, notebooks=None, readme: Path | None = README, results: Path | None = None, *,
+               instructor: bool = False) -> SiteReport:
     """Write the site into ``out_dir``: ``index.html``, ``teaching.html`` (if the README has that section),
-    ``results.html`` (if there is a results file), one ``NN_name.html`` per notebook, and ``_static/`` (MathJax).
-    ``notebooks``: paths, default ``course_notebooks()``. ``results``: a markdown file, default ``docs/results.md``
-    beside the README.
+    ``results.html`` (if there is a results file), one ``NN_name.html`` per notebook, the student notebooks in
+    ``notebooks/`` (and the solved ones in ``notebooks/solved/`` for the ``instructor``'s site), ``_static/`` (MathJax)
+    and ``pagefind/`` (the search index). ``notebooks``: paths, default ``course_notebooks()``. ``results``: a
+    markdown file, default ``docs/results.md`` beside the README. The public site (not ``instructor``) shows no
+    solution and no instructor's answer (:func:`public_notebook`).
     """
+    from .student_edition import student_notebook
+
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -273,29 +411,53 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README, results: P
 
     exporter = make_exporter()
     mathjax = web_assets.mathjax_html("_static")
+    downloads_dir = out / DOWNLOADS
+    if not instructor and (downloads_dir / "solved").exists():
+        shutil.rmtree(downloads_dir / "solved")  # an instructor's build wrote here before: no solved notebook stays
+    (downloads_dir / "solved" if instructor else downloads_dir).mkdir(parents=True, exist_ok=True)
     for index, page in enumerate(pages):
-        banner = ""
+        banner = downloads = ""
         if page.source is None:
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(link_pages(markdown[page.slug],
                                                                                            slugs, page_files))])
         else:
-            nb, page.widgets_left_out = without_widgets(notebooks_by_slug[page.slug], page.source.name)
-            banner = (f'<div class="vae-banner">This page shows the outputs that <code>python -m vae_course '
-                      f'execute</code> stored in <code>notebooks/{html.escape(page.source.name)}</code>. To run '
-                      f'the code and move the sliders, open that notebook in JupyterLab.</div>')
+            name = page.source.name
+            solved = notebooks_by_slug[page.slug]
+            nbformat.write(student_notebook(solved, name=name), downloads_dir / name)
+            links = [f'<a href="{DOWNLOADS}/{html.escape(name)}" download>the student notebook</a> (no solutions, '
+                     f'no outputs: run it in JupyterLab)']
+            if instructor:
+                nbformat.write(solved, downloads_dir / "solved" / name)
+                links.append(f'<a href="{DOWNLOADS}/solved/{html.escape(name)}" download>the solved notebook</a>')
+            downloads = (f'<div class="vae-downloads" data-pagefind-ignore>Download <code>{html.escape(name)}</code>: '
+                         f'{"; ".join(links)}.</div>')
+            if instructor:
+                shown = solved
+                edition = "This is the <b>instructor's</b> site: it shows the solutions and the instructor's answers."
+            else:
+                shown, page.outputs_left_out = public_notebook(solved, name)
+                edition = ("The exercises show the stub of the student edition and the instructor's answers are left "
+                           "out; every stored figure and output is here.")
+            nb, page.widgets_left_out = without_widgets(shown, name)
+            banner = (f'<div class="vae-banner" data-pagefind-ignore>This page shows the outputs that <code>python -m '
+                      f'vae_course execute</code> stored in <code>notebooks/{html.escape(name)}</code>. {edition} To '
+                      f'run the code and move the sliders, open the notebook in JupyterLab.</div>')
         nb.metadata["title"] = f"{page.title} · VAE course" if page.slug != "index" else "VAE course"
         resources = {"vae": {"css": CSS, "mathjax": mathjax, "sidebar": _sidebar(pages, page.slug),
-                             "pager": _pager(pages, index), "banner": banner}}
+                             "pager": _pager(pages, index), "banner": banner, "downloads": downloads,
+                             "toc_mark": TOC_MARK}}
         body, _ = exporter.from_notebook_node(nb, resources=resources)
+        body = body.replace(TOC_MARK, page_toc(body) if page.source is not None else "", 1)
         (out / f"{page.slug}.html").write_text(body, encoding="utf-8")
-    return SiteReport(out, pages, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    search = index_search(out)
+    return SiteReport(out, pages, seconds + search, instructor, search)
 
 
-def main(out_dir: str, notebooks_dir: str | None = None, *, force: bool = False) -> int:
-    """The ``site`` command: build, then print one line per page and the build time; 1 with an error line. Writes
-    only into an empty folder or one that ``site`` wrote before, unless ``force``."""
-    import sys
-
+def main(out_dir: str, notebooks_dir: str | None = None, *, force: bool = False, instructor: bool = False) -> int:
+    """The ``site`` command: build (the public site, or the ``instructor``'s), then print one line per page and the
+    build time; 1 with an error line. Writes only into an empty folder or one that ``site`` wrote before, unless
+    ``force``."""
     from .output_folder import claim_output_folder
 
     folder = Path(notebooks_dir) if notebooks_dir else NOTEBOOKS
@@ -307,13 +469,21 @@ def main(out_dir: str, notebooks_dir: str | None = None, *, force: bool = False)
     if problem := claim_output_folder(out, "site", force=force):
         print(f"error: {problem}.", file=sys.stderr)
         return 1
-    report, status = web_assets.build_for_cli(out, lambda folder: build_site(folder, notebooks))
+    report, status = web_assets.build_for_cli(out, lambda folder: build_site(folder, notebooks,
+                                                                             instructor=instructor))
     if status:
         return status
     for page in report.pages:
-        note = f" ({page.widgets_left_out} widget outputs left out)" if page.widgets_left_out else ""
-        print(f"  {page.slug}.html  {page.title}{note}")
-    print(f"wrote {len(report.pages)} pages to {out} in {report.seconds:.1f} s; open {out / 'index.html'}")
+        notes = [f"{page.widgets_left_out} widget outputs left out"] if page.widgets_left_out else []
+        if page.outputs_left_out:
+            notes.append(f"{page.outputs_left_out} outputs showing solution code left out")
+        suffix = f" ({'; '.join(notes)})" if notes else ""
+        print(f"  {page.slug}.html  {page.title}{suffix}")
+    edition = ("the instructor's site, with the solutions and answers" if instructor else
+               "the public site, without solutions or instructor's answers (--instructor: with them)")
+    print(f"wrote {len(report.pages)} pages to {out} in {report.seconds:.1f} s ({edition}; search index "
+          f"{report.search_seconds:.1f} s); open {out / 'index.html'}, or serve the folder for search: "
+          f"python -m http.server -d {out}")
     return 0
 
 
