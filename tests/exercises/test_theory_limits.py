@@ -38,7 +38,7 @@ def tril_inverse(z, mu, L):  # an explicit inverse and Normal(0, 1) per coordina
     return Normal(0.0, 1.0).log_prob(eps).sum(-1) - torch.logdet(L)
 
 
-SPECS = [
+SPECS_15 = [
     Spec("mean_field_q", E.check_mean_field_q, mf_ok, in_dtype(mf_ok, F32),
          [("the conditional variances by the Schur complement", mf_schur),
           ("torch.linalg.inv(c).diagonal().reciprocal()", lambda m, c: (m, torch.linalg.inv(c).diagonal().reciprocal()))],
@@ -70,7 +70,7 @@ SPECS = [
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", SPECS_15, ids=lambda s: s.name)
 def test_exercise(spec):
     run_spec(spec)
 
@@ -92,3 +92,169 @@ def test_the_references_are_the_package_toys():
     m, v = E.EXERCISES["mean_field_q"].reference(mean, cov)
     m2, v2 = toy.mean_field_optimum(x)
     assert torch.allclose(m, m2, atol=1e-14) and torch.allclose(v, v2, atol=1e-14)
+
+
+# --- the build exercises of issue 24 (notebooks 01-04) ---
+def is_ok(lj, lq, z):
+    log_r = lj(z) - lq(z)
+    n = log_r.shape[0]
+    log_p = torch.logsumexp(log_r, 0) - math.log(n)
+    return log_p, torch.exp(log_r - log_p).std() / math.sqrt(n)
+
+
+def is_max_shift(lj, lq, z):  # rescale by the largest weight, then divide the spread by the mean
+    log_r = lj(z) - lq(z)
+    r = torch.exp(log_r - log_r.max())
+    return log_r.max() + torch.log(r.mean()), r.std() / r.mean() / math.sqrt(len(r))
+
+
+def is_f32(lj, lq, z):
+    log_p, rel = is_ok(lj, lq, z)
+    return log_p.float(), rel.float()
+
+
+def elbo_ok(lj, m, sd, eps):
+    z = m + sd * eps
+    log_w = lj(z) - Normal(m, sd).log_prob(z)
+    return log_w.mean(), log_w.std() / math.sqrt(eps.shape[0])
+
+
+def elbo_by_hand(lj, m, sd, eps):
+    z = m + sd * eps
+    log_q = -0.5 * math.log(2 * math.pi) - torch.log(sd) - (z - m) ** 2 / (2 * sd ** 2)
+    w = lj(z) - log_q
+    return w.mean(), torch.sqrt(((w - w.mean()) ** 2).sum() / (len(w) - 1)) / len(w) ** 0.5
+
+
+def kld_ok(m1, l1, m2, l2):
+    return 0.5 * (l2 - l1 + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).sum(-1)
+
+
+def kld_sigma_form(m1, l1, m2, l2):
+    s1, s2 = torch.exp(0.5 * l1), torch.exp(0.5 * l2)
+    return (torch.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5).sum(-1)
+
+
+def kld_torch(m1, l1, m2, l2):
+    from torch.distributions import kl_divergence
+    return kl_divergence(Normal(m1, torch.exp(0.5 * l1)), Normal(m2, torch.exp(0.5 * l2))).sum(-1)
+
+
+def score_ok(f, mu, lv, eps, c):
+    sigma = torch.exp(0.5 * lv)
+    with torch.no_grad():
+        fz = f(mu + sigma * eps) - c  # (n, B)
+    return (fz[..., None] * eps / sigma).mean(0), (fz[..., None] * 0.5 * (eps ** 2 - 1)).mean(0)
+
+
+def score_autograd(f, mu, lv, eps, c):  # autograd of log q at fixed z, times the values
+    mu, lv = mu.clone().requires_grad_(True), lv.clone().requires_grad_(True)
+    z = (mu + torch.exp(0.5 * lv) * eps).detach()
+    fz = (f(z) - c).detach()
+    log_q = Normal(mu, torch.exp(0.5 * lv)).log_prob(z)  # (n, B, D)
+    g_mu, g_lv = torch.autograd.grad((fz[..., None] * log_q).sum() / eps.shape[0], (mu, lv))
+    return g_mu, g_lv
+
+
+def stl_ok(lj, mu, lv, eps):
+    z = mu + torch.exp(0.5 * lv) * eps
+    m, l_ = mu.detach(), lv.detach()
+    return lj(z) - (-0.5 * (math.log(2 * math.pi) + l_ + (z - m) ** 2 / l_.exp())).sum(-1)
+
+
+def stl_distributions(lj, mu, lv, eps):
+    q = Normal(mu, torch.exp(0.5 * lv))
+    z = mu + q.scale * eps  # the reparameterized draw for the given eps
+    q_stop = Normal(mu.detach(), torch.exp(0.5 * lv.detach()))
+    return lj(z) - q_stop.log_prob(z).sum(-1)
+
+
+def _z(mu, lv, eps):
+    return mu + torch.exp(0.5 * lv) * eps
+
+
+def _log_q(z, mu, lv):
+    return Normal(mu, torch.exp(0.5 * lv)).log_prob(z).sum(-1)
+
+
+BUILD_SPECS = [
+    Spec("importance_log_marginal", E.check_importance_log_marginal, is_ok, is_f32,
+         [("max shift, spread over the mean weight", is_max_shift)],
+         [Wrong("linear space: exp underflows in 50-D",
+                lambda lj, lq, z: ((lj(z) - lq(z)).exp().mean().log(),
+                                   (lj(z) - lq(z)).exp().std() / (lj(z) - lq(z)).exp().mean() / math.sqrt(len(z))),
+                ("case 5 (50-D", DIFF, "inf or NaN", "log space")),
+          Wrong("no 1/sqrt(n) in rel_se", lambda lj, lq, z: (is_ok(lj, lq, z)[0], is_ok(lj, lq, z)[1] * math.sqrt(len(z))),
+                ("rel_se: largest absolute difference", "sqrt(n)")),
+          Wrong("rel_se from the log-weights", lambda lj, lq, z: (is_ok(lj, lq, z)[0],
+                                                                  (lj(z) - lq(z)).std() / math.sqrt(len(z))),
+                (DIFF, "log-weights")),
+          Wrong("mean of the log-weights (the ELBO)", lambda lj, lq, z: ((lj(z) - lq(z)).mean(), is_ok(lj, lq, z)[1]),
+                ("log_p_hat: largest absolute difference", "ELBO")),
+          Wrong("spread over the largest weight", lambda lj, lq, z: is_max_shift(lj, lq, z)[0:1] + (
+              torch.exp((lj(z) - lq(z)) - (lj(z) - lq(z)).max()).std() / math.sqrt(len(z)),), (DIFF, "largest weight")),
+          Wrong("q ignored", lambda lj, lq, z: is_ok(lj, lambda zz: torch.zeros(len(zz), dtype=F64), z),
+                (DIFF, "ignore the proposal")),
+          Wrong("only log p_hat", lambda lj, lq, z: is_ok(lj, lq, z)[0], ("expected 2 values",))]),
+    Spec("mc_elbo", E.check_mc_elbo, elbo_ok, in_dtype(elbo_ok, F32), [("by hand, n - 1 spelled out", elbo_by_hand)],
+         [Wrong("standard deviation, not standard error",
+                lambda lj, m, sd, eps: (elbo_ok(lj, m, sd, eps)[0], elbo_ok(lj, m, sd, eps)[1] * len(eps) ** 0.5),
+                ("se: largest absolute difference", "sqrt(n)")),
+          Wrong("log-mean-exp (log p(x), not the ELBO)", lambda lj, m, sd, eps: (
+              torch.logsumexp(lj(m + sd * eps) - Normal(m, sd).log_prob(m + sd * eps), 0) - math.log(len(eps)),
+              elbo_ok(lj, m, sd, eps)[1]), ("elbo_hat: largest absolute difference", "notebook 01")),
+          Wrong("no log q", lambda lj, m, sd, eps: (lj(m + sd * eps).mean(), lj(m + sd * eps).std() / len(eps) ** 0.5),
+                (DIFF, "missing -log q(z)")),
+          Wrong("variance as the scale of the noise", lambda lj, m, sd, eps: elbo_ok(
+              lambda z: lj(m + sd ** 2 * (z - m) / sd), m, sd, eps), (DIFF, "variance")),
+          Wrong("joint evaluated at eps", lambda lj, m, sd, eps: elbo_ok(lambda z: lj((z - m) / sd), m, sd, eps),
+                (DIFF, "at the noise eps")),
+          Wrong("only the estimate", lambda lj, m, sd, eps: elbo_ok(lj, m, sd, eps)[0], ("expected 2 values",))]),
+    Spec("kl_diag", E.check_kl_diag, kld_ok, in_dtype(kld_ok, F64),
+         [("sigma form", kld_sigma_form), ("torch.distributions", kld_torch)],
+         [Wrong("the arguments swapped", lambda m1, l1, m2, l2: kld_ok(m2, l2, m1, l1), ("case 2 (", DIFF, "other way round")),
+          Wrong("no sum", lambda m1, l1, m2, l2: 0.5 * (l2 - l1 + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1),
+                ("wrong shape", "missing a sum")),
+          Wrong("std where the variance belongs", lambda m1, l1, m2, l2: 0.5 * (
+              l2 - l1 + ((0.5 * l1).exp() + (m1 - m2) ** 2) / (0.5 * l2).exp() - 1).sum(-1),
+                (DIFF, "standard deviation where the variance belongs")),
+          Wrong("mean distance over the first variance", lambda m1, l1, m2, l2: 0.5 * (
+              l2 - l1 + l1.exp() / l2.exp() + (m1 - m2) ** 2 / l1.exp() - 1).sum(-1), (DIFF, "wrong Gaussian's variance")),
+          Wrong("log-variance term with the wrong sign", lambda m1, l1, m2, l2: 0.5 * (
+              l1 - l2 + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).sum(-1), (DIFF, "wrong sign")),
+          Wrong("log of logvar", lambda m1, l1, m2, l2: 0.5 * (
+              torch.log(l2) - torch.log(l1) + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).sum(-1),
+                ("inf or NaN", "log or a square root of logvar"))]),
+    Spec("code_score_grad", E.check_code_score_grad, score_ok, in_dtype(score_ok, F32),
+         [("autograd of log q at a fixed z", score_autograd)],
+         [Wrong("baseline ignored", lambda f, mu, lv, eps, c: score_ok(f, mu, lv, eps, torch.zeros_like(c)),
+                ("case 2 (", DIFF, "ignores the baseline")),
+          Wrong("the score for sigma", lambda f, mu, lv, eps, c: (score_ok(f, mu, lv, eps, c)[0],
+                                                                  score_ok(f, mu, lv, eps, c)[1] * 2 / torch.exp(0.5 * lv)),
+                ("grad_logvar: largest absolute difference", "score for sigma")),
+          Wrong("no 1/2 for logvar", lambda f, mu, lv, eps, c: (score_ok(f, mu, lv, eps, c)[0],
+                                                                2 * score_ok(f, mu, lv, eps, c)[1]),
+                (DIFF, "factor 1/2")),
+          Wrong("eps * sigma for mu", lambda f, mu, lv, eps, c: (score_ok(f, mu, lv, eps, c)[0] * torch.exp(lv),
+                                                                 score_ok(f, mu, lv, eps, c)[1]),
+                ("grad_mu: largest", "power of sigma")),
+          Wrong("summed over draws", lambda f, mu, lv, eps, c: tuple(g * len(eps) for g in score_ok(f, mu, lv, eps, c)),
+                (DIFF, "summing over the draws"))]),
+    Spec("stl_elbo", E.check_stl_elbo, stl_ok, in_dtype(stl_ok, F32), [("torch.distributions", stl_distributions)],
+         [Wrong("no detach (the full estimator)", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps)) - _log_q(_z(mu, lv, eps), mu, lv),
+                ("d/dmu: largest absolute difference", "score term")),
+          Wrong("the sample detached inside log q", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps))
+                - _log_q(_z(mu, lv, eps).detach(), mu, lv), (DIFF, "opposite of sticking the landing")),
+          Wrong("only mu detached", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps)) - _log_q(_z(mu, lv, eps), mu.detach(), lv),
+                ("d/dlogvar: largest absolute difference", "cut logvar")),
+          Wrong("everything detached", lambda lj, mu, lv, eps: stl_ok(lj, mu, lv, eps).detach(), ("no gradient",)),
+          Wrong("no log q", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps)), ("estimate: largest", "missing -log q(z)"))]),
+]
+
+
+@pytest.mark.parametrize("spec", BUILD_SPECS, ids=lambda s: s.name)
+def test_build_exercise(spec):
+    run_spec(spec)
+
+
+SPECS = SPECS_15 + BUILD_SPECS

@@ -21,7 +21,7 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.core`            :class:`CheckResult`, :func:`compare`, :func:`random_cases`, helpers
 * :mod:`~vae_course.teaching.exercises.registry`        every exercise by name, :func:`hint`, :func:`mine_or_reference`
 * :mod:`~vae_course.teaching.exercises.theory`          notebooks 01-04
-* :mod:`~vae_course.teaching.exercises.theory_limits`   notebooks 02 and 04 (the mean-field q, log q by a change of variables)
+* :mod:`~vae_course.teaching.exercises.theory_limits`   notebooks 01-04 (the build exercises, the mean-field q, log q)
 * :mod:`~vae_course.teaching.exercises.practice`        notebooks 05-06 (the loss, latent paths)
 * :mod:`~vae_course.teaching.exercises.practice_models` notebook 05 (the VAE module, one training step)
 * :mod:`~vae_course.teaching.exercises.beyond`          notebooks 07-10
@@ -42,14 +42,15 @@ from .priors import check_mc_kl, check_mixture_log_density
 from .registry import EXERCISES, HINTS, exercise_of_checker, hint, mine_or_reference, reveal
 from .theory import (check_gaussian_kl, check_mc_marginal, check_reparameterize, check_score_function,
                      check_toy_elbo, check_toy_posterior)
-from .theory_limits import check_log_q_tril, check_mean_field_q
+from .theory_limits import (check_code_score_grad, check_importance_log_marginal, check_kl_diag, check_log_q_tril,
+                            check_mc_elbo, check_mean_field_q, check_stl_elbo)
 from .vq import check_nearest_code
 
 __all__ = [
     "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
     "check_condition_on_label", "check_cvae_forward", "check_cvae_inputs", "check_free_bits", "check_gaussian_kl",
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
-    "check_local_elbo", "check_log_q_tril", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
+    "check_local_elbo", "check_log_q_tril", "check_code_score_grad", "check_importance_log_marginal", "check_kl_diag", "check_mc_elbo", "check_stl_elbo", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]

@@ -8,6 +8,7 @@ Each checker compares the learner's function with the package's reference on fix
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable
 
 import torch
@@ -15,6 +16,17 @@ import torch
 from .core import CheckResult, Exercise, compare, random_cases
 
 F64 = torch.float64
+_GENERIC_NONFINITE = re.compile(r" Some of your values are inf or NaN[^?]*\?")
+
+
+def retell_nonfinite(result: CheckResult, sentence: str) -> CheckResult:
+    """A FAIL whose values are inf or NaN gets ``sentence`` in place of the generic overflow guess ("work in log
+    space"), for exercises whose inputs cannot overflow: there the cause is a log of 0 or of a negative number, or
+    the square root of a negative one."""
+    if result.verdict != "FAIL" or not _GENERIC_NONFINITE.search(result.message):
+        return result
+    return CheckResult(False, _GENERIC_NONFINITE.sub(" " + sentence, result.message, count=1), verdict="FAIL",
+                       exercise=result.exercise)
 
 
 def _theory_toy(w: float, b: float, s: float):
@@ -205,7 +217,15 @@ def check_gaussian_kl(student_fn: Callable) -> CheckResult:
         ("You might be missing the 1 inside the sum: every dimension contributes a constant too.",
          lambda mu, lv: -0.5 * torch.sum(lv - mu ** 2 - lv.exp(), dim=-1)),
     ]
-    return compare(student_fn, _gaussian_kl_reference, cases, name="gaussian_kl", diagnoses=diagnoses)
+    return retell_nonfinite(
+        compare(student_fn, _gaussian_kl_reference, cases, name="gaussian_kl", diagnoses=diagnoses),
+        LOG_OF_LOGVAR)
+
+
+# The cause of inf or NaN in a KL or a sample computed from logvar, whose inputs are all finite and moderate.
+LOG_OF_LOGVAR = ("Some of your values are inf or NaN although every input is finite: is there a log or a square "
+                 "root of logvar itself (or of something that can be 0 or negative)? logvar is already the log of "
+                 "the variance: it may be 0 or negative, where a log gives -inf or NaN and a square root NaN.")
 
 
 # --- Notebook 04: reparameterization and the score-function estimator ---
@@ -250,9 +270,12 @@ def check_reparameterize(student_fn: Callable) -> CheckResult:
          _reparam_run(lambda mu, lv, eps: mu + lv * eps)),
         ("No gradient reaches logvar: was the standard deviation computed from a detached logvar?",
          _reparam_run(lambda mu, lv, eps: mu + torch.exp(0.5 * lv.detach()) * eps)),
+        ("No gradient reaches mu: was mu detached (or copied out of the graph) before it was used?",
+         _reparam_run(lambda mu, lv, eps: mu.detach() + torch.exp(0.5 * lv) * eps)),
     ]
-    return compare(_reparam_run(student_fn), _reparam_run(_reparam_reference), cases, name="reparameterize",
-                   diagnoses=diagnoses, names=("z", "dz/dmu", "dz/dlogvar"))
+    return retell_nonfinite(
+        compare(_reparam_run(student_fn), _reparam_run(_reparam_reference), cases, name="reparameterize",
+                diagnoses=diagnoses, names=("z", "dz/dmu", "dz/dlogvar")), LOG_OF_LOGVAR)
 
 
 def _score_function_reference(f: Callable, mu: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -300,40 +323,51 @@ EXERCISES = (
         "For each draw, add the log-likelihoods of the D coordinates to get log p(x|z_i) (a sum of logs is the log "
         "of the product). Then take the log of the mean of their exponentials without ever leaving log space: "
         "in high dimensions exp underflows to 0.",
-        "`log_p = toy.log_likelihood(x, z).sum(-1)` (shape (n,)), then "
-        "`torch.logsumexp(log_p, dim=0) - math.log(z.shape[0])`."), "01"),
+        "With a_i = sum_d log N(x_d; w z_id + b, s^2) (shape (n,)) and m = max_i a_i: "
+        "log p_hat = m + log sum_i exp(a_i - m) - log n. Skeleton: a = ___(x, z).sum(___); "
+        "answer = torch.logsumexp(___, dim=___) - ___."), "01",
+        replaces=("vae_course.theory.toy.LinearGaussian.mc_log_marginal",)),
     Exercise("toy_posterior", check_toy_posterior, _posterior_reference, (
         "Prior and likelihood are both Gaussian in z, so log p(z|x) = log p(x|z) + log p(z) + const is a "
         "quadratic in z: complete the square and read off the mean and the variance.",
         "Collect the z^2 terms: their coefficient is -1/2 times the posterior precision (one over the variance), "
         "the prior's 1 plus the likelihood's w^2/s^2. The z terms give precision times mean.",
-        "`variance = s**2 / (w**2 + s**2)` and `mean = w * (x - b) / (w**2 + s**2)`."), "02"),
+        "log p(z|x) = -(lambda/2) z^2 + h z + const with lambda = 1 + w^2/s^2 and h = w (x - b)/s^2; "
+        "= -(lambda/2)(z - h/lambda)^2 + const, so the variance is 1/lambda and the mean h/lambda."), "02",
+        replaces=("vae_course.theory.toy.LinearGaussian.posterior",)),
     Exercise("toy_elbo", check_toy_elbo, _toy_elbo_reference, (
         "The ELBO is the expected log-likelihood under q minus KL(q || p(z)); for the linear-Gaussian toy both "
         "are closed-form functions of q's mean mu and standard deviation sigma.",
         "Under q, x - w z - b has mean x - w mu - b and variance w^2 sigma^2, so the expected squared error is the "
         "squared mean plus that variance. The KL between two 1-D Gaussians is closed form too. Use toy.w, "
         "toy.b, toy.s and torch functions so that tensors of q's work.",
-        "`E_q[log p(x|z)] = -1/2 log(2 pi s^2) - ((x - w mu - b)^2 + w^2 sigma^2) / (2 s^2)`, "
-        "`KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)`, and the ELBO is the first minus the second."), "02"),
+        "E_q[log p(x|z)] = -1/2 log(2 pi s^2) - [(x - w mu - b)^2 + w^2 sigma^2] / (2 s^2); "
+        "KL(q || p(z)) = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2); ELBO = the first minus the second."), "02",
+        replaces=("vae_course.theory.toy.LinearGaussian.elbo",
+                  "vae_course.theory.toy.LinearGaussian.expected_log_likelihood",
+                  "vae_course.theory.toy.LinearGaussian.kl_to_prior")),
     Exercise("gaussian_kl", check_gaussian_kl, _gaussian_kl_reference, (
         "The KL from a diagonal Gaussian to N(0, I) is a sum of independent 1-D KLs, one per latent dimension.",
         "Each 1-D term depends on mu_j^2, on the variance exp(logvar_j) and on logvar_j itself. Sum over the last "
         "(latent) axis only, so that a (B, D) input gives one KL per row, (B,).",
-        "`KL = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))`, i.e. "
-        "`-0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=-1)`."), "03"),
+        "KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2) with sigma_j^2 = e^(l_j) and log sigma_j^2 = l_j "
+        "(l = logvar): rewrite every sigma_j^2 in l_j, and sum over dim = -1."), "03",
+        replaces=("vae_course.objectives.losses.gaussian_kl",)),
     Exercise("reparameterize", check_reparameterize, _reparam_reference, (
         "Write the sample as a deterministic function of mu, logvar and the given noise eps, so that gradients "
         "flow back to mu and logvar.",
         "Scale the standard normal noise by the standard deviation and shift it by the mean. The standard "
         "deviation is the square root of the variance exp(logvar). Use torch operations only (no .detach(), no "
         "torch.no_grad(), no sample()).",
-        "`z = mu + torch.exp(0.5 * logvar) * eps`, so that dz/dmu = 1 and dz/dlogvar = 0.5 * sigma * eps."), "04"),
+        "z = mu + sigma * eps with sigma = sqrt(e^l) = e^(l/2) (l = logvar); then dz/dmu = 1 and "
+        "dz/dl = (1/2) sigma eps."), "04",
+        replaces=("vae_course.models.base.VAEBase.reparameterize",)),
     Exercise("score_function_grad", check_score_function, _score_function_reference, (
         "The gradient of E_q[f(z)] equals E_q[f(z) * grad log q(z)]: it needs only f's values, multiplied by "
         "the score of q, averaged over the draws.",
         "Differentiate log N(z; mu, sigma^2) by hand with respect to mu and to sigma; multiply each score by "
         "f(z) and average over the n draws (no autograd through f). Return the two numbers as one tensor.",
-        "`d_mu = (f(z) * (z - mu) / sigma**2).mean()`, `d_sigma = (f(z) * ((z - mu)**2 - sigma**2) / sigma**3)"
-        ".mean()`, then `torch.stack([d_mu, d_sigma])`."), "04"),
+        "d/dmu ~ (1/n) sum_i f(z_i) (z_i - mu) / sigma^2 and d/dsigma ~ (1/n) sum_i f(z_i) ((z_i - mu)^2 - "
+        "sigma^2) / sigma^3; return them stacked, shape (2,)."), "04",
+        replaces=("vae_course.theory.estimators.score_function_samples",)),
 )
