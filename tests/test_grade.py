@@ -1,10 +1,11 @@
 """The grader: every submission runs in a fresh kernel in quick mode, every checker's verdict comes from the output
 metadata, and a submission that raises, hangs or is not a notebook is reported as such without stopping the grader.
 
-Three fixtures are built from one course notebook with three exercises (notebooks/04_reparameterization.ipynb): the
-solved edition (all PASS), the fresh student edition (all TODO) and the solved edition with a wrong answer in one
-solution (that exercise FAIL, the others PASS); three tiny synthetic ones raise in a non-checker cell, hang, or are not
-notebooks at all.
+Three fixtures are built from one course notebook (notebooks/04_reparameterization.ipynb): the solved edition (all
+PASS), the fresh student edition (all TODO) and the solved edition with a wrong answer in one solution (that
+exercise FAIL with its case and largest difference as the reason, the others PASS); a fourth has one checker cell
+deleted and one commented out (both MISSING). Tiny synthetic ones raise in a non-checker cell, hang, hand the work to
+the reference (REFERENCE), or are not notebooks at all, and a text file beside them is listed as not a notebook.
 """
 from __future__ import annotations
 
@@ -62,7 +63,30 @@ def submissions(tmp_path_factory):
                                "exercises.check_gaussian_kl(kl)", "import time\ntime.sleep(600)",
                                "exercises.check_reparameterize(None)"]), folder / "e_hangs.ipynb")
     (folder / "f_notes.ipynb").write_text("these are my notes, not a notebook\n", encoding="utf-8")
+    other = folder / "more"
+    other.mkdir()
+    nbformat.write(_without_checkers(nbformat.read(SOURCE, as_version=4)), other / "g_missing.ipynb")
+    nbformat.write(_synthetic(["import torch\nfrom vae_course.teaching import exercises", KL, HANDED_OVER,
+                               "exercises.check_gaussian_kl(kl)", "exercises.check_reparameterize(reparameterize)"]),
+                   other / "h_reference.ipynb")
+    (other / "notes.txt").write_text("my notes\n", encoding="utf-8")
     return folder
+
+
+HANDED_OVER = ("kl = exercises.EXERCISES['gaussian_kl'].reference  # hands the work to the package\n"
+               "_answer = exercises.EXERCISES['reparameterize'].reference\n"
+               "def reparameterize(mu, logvar, eps):\n    return _answer(mu, logvar, eps)  # a wrapper that calls it")
+
+
+def _without_checkers(nb):
+    """The solved notebook with its first checker cell deleted and its last one commented out."""
+    cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and grade.checker_names(c.source)]
+    if len(cells) < 2:
+        pytest.skip("notebook 04 has fewer than two checker cells")
+    last = nb.cells[cells[-1]]
+    last.source = "\n".join("# " + line for line in last.source.splitlines())
+    del nb.cells[cells[0]]
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -73,35 +97,63 @@ def graded(submissions, tmp_path_factory):
     others = [grade.grade_notebook(submissions / "d_raises.ipynb", timeout=300),
               grade.grade_notebook(submissions / "e_hangs.ipynb", timeout=HANG_LIMIT),
               grade.grade_notebook(submissions / "f_notes.ipynb")]
-    return main, others, out
+    more = grade.grade_all([submissions / "more"], csv_path=out.parent / "more.csv", timeout=300)
+    return main, others, out, more
 
 
 @pytest.mark.slow
 def test_the_three_fixtures(graded, capsys):
-    reports, _, out = graded
+    reports, _, out, _ = graded
     by_name = {r.name: r for r in reports}
+    names = grade.expected_exercises("04")  # the exercises of notebook 04, from its checker cells and the registry
+    assert "reparameterize" in names and len(names) >= 3
+    n = len(names)
     assert by_name["a_solved.ipynb"].status == "ok", by_name["a_solved.ipynb"].detail
-    assert by_name["a_solved.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "PASS",
-                                                  "log_q_tril": "PASS"}
-    assert by_name["b_student.ipynb"].verdicts == {"score_function_grad": "TODO", "reparameterize": "TODO",
-                                                   "log_q_tril": "TODO"}
+    assert by_name["a_solved.ipynb"].verdicts == dict.fromkeys(names, "PASS")
+    assert by_name["b_student.ipynb"].verdicts == dict.fromkeys(names, "TODO")
     assert by_name["b_student.ipynb"].status == "ok", by_name["b_student.ipynb"].detail
-    assert by_name["c_wrong.ipynb"].verdicts == {"score_function_grad": "PASS", "reparameterize": "FAIL",
-                                                 "log_q_tril": "PASS"}
+    assert by_name["c_wrong.ipynb"].verdicts == {**dict.fromkeys(names, "PASS"), "reparameterize": "FAIL"}
     assert by_name["c_wrong.ipynb"].status == "ok", by_name["c_wrong.ipynb"].detail
     header, rows = grade.table(reports)
-    assert header == ["submission", "status", "score_function_grad", "reparameterize", "log_q_tril", "detail"]
-    assert rows == [["a_solved.ipynb", "ok", "PASS", "PASS", "PASS", ""],
-                    ["b_student.ipynb", "ok", "TODO", "TODO", "TODO", ""],
-                    ["c_wrong.ipynb", "ok", "PASS", "FAIL", "PASS", ""]]
+    columns = [c for name in names for c in (name, f"{name} reason")]
+    assert header == ["submission", "status", "score", "passed", "exercises", *columns, "detail"]
+    cell = {(row[0], h): value for row in rows for h, value in zip(header, row)}
+    assert [row[:5] for row in rows] == [["a_solved.ipynb", "ok", "1.000", str(n), str(n)],
+                                         ["b_student.ipynb", "ok", "0.000", "0", str(n)],
+                                         ["c_wrong.ipynb", "ok", f"{(n - 1) / n:.3f}", str(n - 1), str(n)]]
+    why = cell["c_wrong.ipynb", "reparameterize reason"]
+    assert re.match(r"case \d+ \(", why) and "largest absolute difference" in why and "hint" not in why, why
+    assert cell["b_student.ipynb", "reparameterize reason"] == "not written yet (it raises NotImplementedError)."
+    assert all(cell["a_solved.ipynb", f"{name} reason"] == "" for name in names)
     with open(out, newline="") as f:
         assert list(csv.reader(f)) == [header, *rows]
-    print("\n" + grade.format_table(header, rows))
+    text = grade.format_table(header, rows)
+    assert re.search(r"^c_wrong\.ipynb +ok +0\.\d{3} ", text, re.M) and f"c_wrong.ipynb, reparameterize: {why}" in text
+    print("\n" + text)
+
+
+@pytest.mark.slow
+def test_missing_checkers_reference_answers_and_other_files(graded):
+    *_, more = graded
+    by_name = {r.name: r for r in more}
+    assert list(by_name) == ["g_missing.ipynb", "h_reference.ipynb", "notes.txt"]
+    missing = by_name["g_missing.ipynb"]
+    names = grade.expected_exercises("04")
+    assert missing.status == "ok", missing.detail
+    assert list(missing.verdicts.values()).count("MISSING") == 2, missing.verdicts
+    assert all(v in ("PASS", "MISSING") for v in missing.verdicts.values()) and set(missing.verdicts) == set(names)
+    assert "deleted or commented out" in next(missing.reasons[e] for e, v in missing.verdicts.items() if v == "MISSING")
+    assert missing.exercises == len(names) and missing.passed == len(names) - 2
+    handed = by_name["h_reference.ipynb"]
+    assert handed.verdicts == {"gaussian_kl": "REFERENCE", "reparameterize": "REFERENCE"}, handed.verdicts
+    assert "exercise's reference" in handed.reasons["gaussian_kl"], handed.reasons
+    assert (by_name["notes.txt"].status, by_name["notes.txt"].verdicts) == ("not a notebook", {})
+    assert "not an .ipynb file" in by_name["notes.txt"].detail
 
 
 @pytest.mark.slow
 def test_raising_hanging_and_non_notebooks_are_reported_not_fatal(graded):
-    _, reports, out = graded
+    _, reports, out, _ = graded
     by_name = {r.name: r for r in reports}
     raised, hung, notes = by_name["d_raises.ipynb"], by_name["e_hangs.ipynb"], by_name["f_notes.ipynb"]
     assert raised.status == "raised" and raised.detail.startswith("cell 3 raised ZeroDivisionError")
@@ -109,13 +161,15 @@ def test_raising_hanging_and_non_notebooks_are_reported_not_fatal(graded):
     assert hung.status == "timeout" and hung.detail == f"still running after {HANG_LIMIT} s"
     assert hung.verdicts["gaussian_kl"] == "PASS" and "reparameterize" not in hung.verdicts
     assert notes.status == "not a notebook" and notes.verdicts == {}
-    header, rows = grade.table(reports)
-    assert header == ["submission", "status", "gaussian_kl", "reparameterize", "toy_elbo", "detail"]
-    assert [r[:5] for r in rows] == [["d_raises.ipynb", "raised", "PASS", "TODO", "ERROR"],
-                                     ["e_hangs.ipynb", "timeout", "PASS", "-", "-"],
-                                     ["f_notes.ipynb", "not a notebook", "-", "-", "-"]]
+    assert raised.reasons["toy_elbo"].startswith("cell 6 raised NameError")
+    header, rows = grade.table(reports, reasons=False)
+    assert header == ["submission", "status", "score", "passed", "exercises", "gaussian_kl", "reparameterize",
+                      "toy_elbo", "detail"]
+    assert [r[:8] for r in rows] == [["d_raises.ipynb", "raised", "0.333", "1", "3", "PASS", "TODO", "ERROR"],
+                                     ["e_hangs.ipynb", "timeout", "1.000", "1", "1", "PASS", "-", "-"],
+                                     ["f_notes.ipynb", "not a notebook", "", "0", "0", "-", "-", "-"]]
     text = grade.format_table(header, rows)
-    assert re.search(r"^d_raises\.ipynb +raised +PASS +TODO +ERROR", text, re.M)
+    assert re.search(r"^d_raises\.ipynb +raised +0\.333 +PASS +TODO +ERROR", text, re.M)
     assert "f_notes.ipynb: " in text
 
 
@@ -139,7 +193,7 @@ def test_the_cli(submissions, tmp_path, capsys):
     assert main(["grade", str(submissions / "f_notes.ipynb"), "--csv", str(out), "--timeout", "30"]) == 0
     printed = capsys.readouterr().out
     assert "f_notes.ipynb  not a notebook" in printed and f"wrote {out}" in printed
-    assert out.read_text().splitlines()[0] == "submission,status,detail"
+    assert out.read_text().splitlines()[0] == "submission,status,score,passed,exercises,detail"
     with pytest.raises(SystemExit):
         main(["grade", "x.ipynb", "--timeout", "0"])
 

@@ -5,10 +5,18 @@ Used by ``python -m vae_course grade SUBMISSION [SUBMISSION ...] [--csv PATH] [-
 edition and a wrong answer of one course notebook.
 
 Each checker in :mod:`vae_course.teaching.exercises` returns a result whose display carries its verdict in the output's
-metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO"}}``, so grading never parses
-prose. A checker cell that raised instead is an ``ERROR`` for the exercises of the ``check_*`` calls in it, mapped to
-exercise names by :mod:`vae_course.teaching.exercises.registry`. A submission that raises elsewhere,
-hangs past the time limit or is not a notebook is reported as such in its row; it never stops the grader.
+metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO" | "REFERENCE"}}``, so grading
+never parses prose (``REFERENCE``: the learner's function called the package's own answer while it was checked). A
+checker cell that raised instead is an ``ERROR`` for the exercises of the ``check_*`` calls in it, mapped to
+exercise names by :mod:`vae_course.teaching.exercises.registry`. An exercise of the submission's course notebook
+(known from its file name ``NN_...`` or its title ``# NN · ...``) that gave no verdict in a run that finished is
+``MISSING`` (its checker cell was deleted or commented out). A submission that raises elsewhere, hangs past the time
+limit or is not a notebook is reported as such in its row, and so is every file of a submissions folder that is not
+a notebook; none stops the grader.
+
+The table (printed, and written as CSV) has one row per submission: its status, ``score`` (PASS count / exercises,
+with ``passed`` and ``exercises``), per exercise its verdict and, in a column ``EXERCISE reason``, why it is not a
+PASS (a FAIL's failing case and largest difference, an ERROR's exception, what a REFERENCE called), and a detail.
 
 Submissions are untrusted code. Each runs in :class:`vae_course.teaching.sandbox.Sandbox`: a throwaway folder holding
 only a copy of it, a scrubbed environment, resource limits, as a uid of its own when the grader runs as root, and
@@ -31,19 +39,90 @@ from pathlib import Path
 
 from .sandbox import ARM_CELL, Limits, Sandbox
 
-VERDICTS = ("PASS", "FAIL", "TODO", "ERROR")
+VERDICTS = ("PASS", "FAIL", "TODO", "REFERENCE", "ERROR")  # the verdicts a cell can give (ERROR: the cell raised)
+MISSING = "MISSING"  # an exercise of the notebook whose checker gave no verdict in a run that finished
 _CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
 
 
 @dataclass
 class Report:
-    """One submission's row: its status (``ok``, ``raised``, ``timeout``, ``forged``, ``not a notebook``) and
-    verdicts."""
+    """One submission's row: its status (``ok``, ``raised``, ``timeout``, ``forged``, ``not a notebook``), verdicts,
+    the reason of each verdict that is not a PASS, and the exercises its course notebook has (``expected``; empty
+    when the notebook is not one of the course's)."""
 
     name: str
     status: str = "ok"
     verdicts: dict[str, str] = field(default_factory=dict)
     detail: str = ""
+    reasons: dict[str, str] = field(default_factory=dict)
+    expected: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(v == "PASS" for v in self.verdicts.values())
+
+    @property
+    def exercises(self) -> int:
+        return len(set(self.expected) | set(self.verdicts))
+
+
+def reason_of(message: str, name: str, verdict: str) -> str:
+    """The part of a checker's one-line message that says why: ``FAIL kl: case 3 (...): largest ... Run
+    exercises.hint('kl') for a hint.`` -> ``case 3 (...): largest ...``."""
+    text = message.strip().splitlines()[0] if message.strip() else ""
+    prefix = f"{verdict} {name}: "
+    text = text[len(prefix):] if text.startswith(prefix) else text
+    for tail in (f" Run exercises.hint({name!r}) for a hint.", f" run exercises.hint({name!r}) for a hint."):
+        text = text[:-len(tail)] if text.endswith(tail) else text
+    return text[:300]
+
+
+_NUMBER = re.compile(r"^(\d\d)(?:[_\-. ]|$)")
+_TITLE = re.compile(r"^#\s+(\d\d)\b")
+
+
+def course_number(nb, filename: str = "") -> str | None:
+    """Which course notebook a submission is: ``"03"`` from a file name ``03_kl_divergence.ipynb`` (``03-...``),
+    else from the first title ``# 03 · ...`` of a markdown cell; None when neither says."""
+    m = _NUMBER.match(Path(filename).name)
+    if m:
+        return m[1]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if (t := _TITLE.match(line.strip())):
+                    return t[1]
+    return None
+
+
+def expected_exercises(number: str | None) -> list[str]:
+    """The exercises of course notebook ``number``: those whose checkers the course's solved notebook calls, in
+    order, then any other the registry files under that notebook (``Exercise.notebook``)."""
+    from .exercises import EXERCISES
+    from .execute import course_notebooks
+
+    if number is None:
+        return []
+    found: list[str] = []
+    for path in course_notebooks():
+        if path.name.startswith(number + "_"):
+            import nbformat
+
+            try:
+                nb = nbformat.read(path, as_version=4)
+            except Exception:  # noqa: BLE001 - the registry still says
+                break
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    found.extend(checker_names(_code_only(cell.source)))
+            break
+    found.extend(name for name, ex in EXERCISES.items() if ex.notebook == number)
+    return list(dict.fromkeys(found))
+
+
+def _code_only(source: str) -> str:
+    """``source`` without its comments (a commented-out checker call checks nothing)."""
+    return "\n".join(line.split("#", 1)[0] if "#" in line else line for line in source.splitlines())
 
 
 def checker_names(source: str) -> list[str]:
@@ -55,27 +134,35 @@ def checker_names(source: str) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def verdicts_of(nb, *, key: bytes | None = None, run: str = "") -> tuple[dict[str, str], list[str], list[str]]:
+def verdicts_of(nb, *, key: bytes | None = None, run: str = "", reasons: dict[str, str] | None = None
+                ) -> tuple[dict[str, str], list[str], list[str]]:
     """``({exercise: verdict}, [errors outside checker cells], [forged records])`` from an executed notebook.
 
     Only a ``vae_course`` record signed with ``key`` for ``run`` (:func:`vae_course.teaching.sandbox.verify`) counts;
-    any other is listed as forged (``key=None``: every record is)."""
+    any other is listed as forged (``key=None``: every record is). ``reasons``, a dict, receives the reason of each
+    verdict that is not a PASS (:func:`reason_of` of the checker's line; an ERROR's exception)."""
     from .sandbox import verify
 
     verdicts: dict[str, str] = {}
     errors: list[str] = []
     forged: list[str] = []
+    reasons = {} if reasons is None else reasons
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        names = checker_names(cell.source)
+        names = checker_names(_code_only(cell.source))
         raised = None
         for out in cell.get("outputs", []):
             record = out.get("metadata", {}).get("vae_course") if out.get("output_type") in (
                 "execute_result", "display_data") else None
             if isinstance(record, dict) and key is not None and verify(key, run, record) \
                     and record.get("verdict") in VERDICTS:
-                verdicts[str(record.get("exercise"))] = record["verdict"]
+                name = str(record.get("exercise"))
+                verdicts[name] = record["verdict"]
+                if record["verdict"] == "PASS":
+                    reasons.pop(name, None)
+                else:
+                    reasons[name] = reason_of(str(out.get("data", {}).get("text/plain", "")), name, record["verdict"])
             elif record is not None:
                 forged.append(f"cell {index} showed a verdict that no checker of the grader made (ignored)")
             if out.get("output_type") == "error":
@@ -85,6 +172,7 @@ def verdicts_of(nb, *, key: bytes | None = None, run: str = "") -> tuple[dict[st
             missing = [n for n in names if n not in verdicts]
             for n in missing:
                 verdicts[n] = "ERROR"
+                reasons[n] = raised
             if not missing:
                 errors.append(raised)
     return verdicts, errors, forged
@@ -130,7 +218,13 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool
     if report.status == "ok" and not any(o.get("output_type") == "execute_result" for o in armed.get("outputs", [])):
         report.status, report.detail = "raised", "the grader's first cell did not run, so no verdict can be trusted"
         return report
-    report.verdicts, errors, forged = verdicts_of(nb, key=box.key, run=box.token)
+    report.verdicts, errors, forged = verdicts_of(nb, key=box.key, run=box.token, reasons=report.reasons)
+    report.expected = expected_exercises(course_number(nb, path.name))
+    if report.status == "ok":  # the run finished: a checker that gave no verdict was deleted or commented out
+        for name in report.expected:
+            if name not in report.verdicts:
+                report.verdicts[name] = MISSING
+                report.reasons[name] = "no checker of this exercise ran: was its checker cell deleted or commented out?"
     if errors and report.status == "ok":
         report.status, report.detail = "raised", errors[0]
     if forged and report.status in ("ok", "raised"):  # forging is what the teacher must see first
@@ -151,13 +245,16 @@ def _last_log_line(box: Sandbox) -> str:
     return f" ({line[:150]})" if line.startswith("the sandbox could not") else ""
 
 
-def submissions(paths: list[str | os.PathLike]) -> list[Path]:
+def submissions(paths: list[str | os.PathLike], *, others: bool = False) -> list[Path]:
     """Expand folders into the notebooks they hold, in subfolders too (sorted, Jupyter's checkpoints left out);
-    keep files as given."""
+    keep files as given. ``others``: also every other file in the folders (hidden files and Jupyter's checkpoints
+    left out), so that the grader can list them as not notebooks."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(n for n in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in n.parts))
+            out.extend(sorted(n for n in p.rglob("*") if n.is_file() and (others or n.suffix == ".ipynb")
+                              and ".ipynb_checkpoints" not in n.parts
+                              and not any(part.startswith(".") for part in n.relative_to(p).parts)))
         else:
             out.append(p)
     return out
@@ -174,11 +271,26 @@ def display_names(paths: list[Path]) -> list[str]:
     return [str(f.relative_to(base)) for f in full]
 
 
-def table(reports: list[Report]) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of the submissions-by-exercise table."""
-    exercises = list(dict.fromkeys(name for r in reports for name in r.verdicts))
-    header = ["submission", "status", *exercises, "detail"]
-    rows = [[r.name, r.status, *(r.verdicts.get(e, "-") for e in exercises), r.detail] for r in reports]
+def score(report: Report) -> str:
+    """PASS count / exercises, as a decimal with three digits ("" for a row with no exercise)."""
+    return f"{report.passed / report.exercises:.3f}" if report.exercises else ""
+
+
+def table(reports: list[Report], *, reasons: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the submissions-by-exercise table: submission, status, score, passed, exercises, then
+    per exercise its verdict (``-``: none, the run stopped before it) and, with ``reasons``, a column
+    ``EXERCISE reason``, then the detail."""
+    exercises = list(dict.fromkeys(name for r in reports for name in [*r.expected, *r.verdicts]))
+    per = [(e, f"{e} reason") if reasons else (e,) for e in exercises]
+    header = ["submission", "status", "score", "passed", "exercises", *(c for cols in per for c in cols), "detail"]
+    rows = []
+    for r in reports:
+        cells = []
+        for e in exercises:
+            cells.append(r.verdicts.get(e, "-"))
+            if reasons:
+                cells.append(r.reasons.get(e, "") if r.verdicts.get(e, "PASS") != "PASS" else "")
+        rows.append([r.name, r.status, score(r), str(r.passed), str(r.exercises), *cells, r.detail])
     return header, rows
 
 
@@ -193,11 +305,16 @@ def csv_cell(value) -> str:
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
-    shown = [row[:-1] for row in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header[:-1], *shown)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header[:-1], widths)).rstrip()]
+    """The table for the terminal: the reason columns become lines under it (``name, exercise: reason``), as do the
+    details (``name: detail``)."""
+    keep = [i for i, h in enumerate(header[:-1]) if not h.endswith(" reason") and h not in ("passed", "exercises")]
+    shown = [[row[i] for i in keep] for row in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip([header[i] for i in keep], *shown)]
+    lines = ["  ".join(str(header[i]).ljust(w) for i, w in zip(keep, widths)).rstrip()]
     lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in shown]
     lines += [f"{row[0]}: {row[-1]}" for row in rows if row[-1]]
+    lines += [f"{row[0]}, {h[:-len(' reason')]}: {row[i]}" for row in rows for i, h in enumerate(header)
+              if h.endswith(" reason") and row[i]]
     return "\n".join(lines)
 
 
@@ -245,11 +362,16 @@ def grade_all(paths: list[str | os.PathLike], *, csv_path: str | os.PathLike | N
     Every submission is read before any runs (so that none can change another); after each, the installed package
     must be unchanged, or grading stops with a ``RuntimeError`` naming the submission. Ctrl-C stops grading:
     the rows so far are printed and written, then :class:`GradingInterrupted` is raised."""
-    found = submissions(paths)
-    if csv_path is not None and (problem := csv_problem(csv_path, found)):
+    found = submissions(paths, others=True)
+    if csv_path is not None and (problem := csv_problem(csv_path, [p for p in found if p.suffix == ".ipynb"])):
         raise ValueError(problem + ".")
+    if csv_path is not None:  # the table itself, written into the submissions folder by an earlier run
+        found = [p for p in found if not (p.exists() and Path(csv_path).exists() and p.samefile(csv_path))]
+    given = {Path(p) for p in paths}
     sources: dict[Path, bytes | None] = {}
     for p in found:
+        if p.suffix != ".ipynb" and p not in given:
+            continue  # a file found in a folder that is not a notebook: listed, not run
         try:
             sources[p] = p.read_bytes()
         except OSError:
@@ -266,6 +388,9 @@ def grade_all(paths: list[str | os.PathLike], *, csv_path: str | os.PathLike | N
         for p, name in zip(found, display_names(found)):
             if interrupted:
                 break
+            if p not in sources:
+                reports.append(Report(name, "not a notebook", detail="not an .ipynb file (listed, not graded)"))
+                continue
             if sources[p] is None:
                 reports.append(Report(name, "not a notebook", detail="no such file" if not p.exists()
                                       else "could not be read"))
@@ -304,7 +429,10 @@ def main(paths: list[str], *, csv_path: str = "grades.csv", timeout: float = 600
         return 2
     found = submissions(paths)
     if not found:
-        print(f"error: no notebooks (.ipynb files) in {', '.join(paths)}: name notebooks or folders that hold them.")
+        others = submissions(paths, others=True)
+        listed = f" (only {', '.join(p.name for p in others[:5])}{' ...' if len(others) > 5 else ''})" if others else ""
+        print(f"error: no notebooks (.ipynb files) in {', '.join(paths)}{listed}: name notebooks or folders that "
+              f"hold them.")
         return 1
     if problem := csv_problem(csv_path, found):
         print(f"error: {problem}.")

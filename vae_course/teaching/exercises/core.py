@@ -7,7 +7,9 @@ A checker builds a list of cases, each ``(description, args, kwargs)``, from fix
 and hands them to :func:`compare` with the learner's function and the package's reference implementation; a checker
 of a whole model or training step is written by hand on the same helpers.
 
-The verdict is one of ``PASS``, ``FAIL`` or ``TODO`` (the function still raises ``NotImplementedError``). It shows
+The verdict is one of ``PASS``, ``FAIL``, ``TODO`` (the function still raises ``NotImplementedError``) or
+``REFERENCE`` (the function handed the work to the package: while it ran, it called the exercise's reference or one
+of the package functions the exercise ``replaces``; see :class:`Tripwire`). It shows
 as one line, and it is also recorded in the output's metadata, ``{"vae_course": {"exercise": ..., "verdict": ...}}``,
 so that grading never parses prose. A ``FAIL`` names the failing case, its inputs, and the largest absolute
 difference and where it sits (or a wrong shape or dtype as such), and may add a diagnosis from a known wrong
@@ -18,13 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import inspect
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
 
-VERDICTS = ("PASS", "FAIL", "TODO")
+VERDICTS = ("PASS", "FAIL", "TODO", "REFERENCE")
 # Tolerance for comparing with the reference: relative to the size of the values, loose enough for float32 answers
 # and for equivalent formulas (torch.distributions, logsumexp against a hand-written max shift).
 RTOL, ATOL_SCALE, ATOL_FLOOR = 2e-5, 2e-6, 1e-6
@@ -74,6 +79,14 @@ def fail(name: str, why: str) -> CheckResult:
 
 def passed(name: str, what: str) -> CheckResult:
     return CheckResult(True, f"PASS {name}: {what}", verdict="PASS", exercise=name)
+
+
+def handed_over(name: str, called: str) -> CheckResult:
+    """The REFERENCE verdict: the learner's function called ``called`` (a package function that computes the
+    answer) while it was checked."""
+    return CheckResult(False, f"REFERENCE {name}: your code calls {called}, which computes the answer for you, "
+                              f"so this check cannot tell what you wrote: write it yourself from the math. Run "
+                              f"exercises.hint({name!r}) for a hint.", verdict="REFERENCE", exercise=name)
 
 
 def _describe(value) -> str:
@@ -230,15 +243,21 @@ def compare(student_fn: Callable, reference_fn: Callable, cases: Sequence[Case],
 
 
 def _compare(student_fn, reference_fn, cases, name, atol, rtol, diagnoses, names, error_notes, inputs) -> CheckResult:
+    wire = Tripwire.for_exercise(name, reference_fn)
     for i, (desc, args, kwargs) in enumerate(cases, start=1):
         want = reference_fn(*args, **kwargs)
         try:
-            got = student_fn(*args, **kwargs)
+            with wire:
+                got = student_fn(*args, **kwargs)
         except NotImplementedError:
-            return todo(name)
+            return handed_over(name, wire.tripped) if wire.tripped else todo(name)
         except Exception as exc:  # noqa: BLE001 - report the learner's error in one line
+            if wire.tripped:
+                return handed_over(name, wire.tripped)
             note = " ".join(note for text, note in error_notes if text in str(exc))
             return raised(name, f"case {i} ({desc})", exc, describe_inputs(args, kwargs), note)
+        if wire.tripped:
+            return handed_over(name, wire.tripped)
         why = mismatch(got, want, atol, rtol, names)
         if why:
             known = recognise(got, diagnoses, args, kwargs, atol, rtol)
@@ -281,15 +300,22 @@ def one_thread():
 
 
 def attempt(name: str, where: str, fn: Callable, *args, **kwargs):
-    """Call the learner's ``fn``; a ``NotImplementedError`` stops the check with TODO, any other error with FAIL."""
+    """Call the learner's ``fn`` under the exercise's :class:`Tripwire`; a call into the reference (or a function the
+    exercise replaces) stops the check with REFERENCE, a ``NotImplementedError`` with TODO, any other error with
+    FAIL."""
+    wire = Tripwire.for_exercise(name)
     try:
-        return fn(*args, **kwargs)
+        with wire:
+            out = fn(*args, **kwargs)
     except NotImplementedError:
-        raise Verdict(todo(name)) from None
+        raise Verdict(handed_over(name, wire.tripped) if wire.tripped else todo(name)) from None
     except Verdict:
         raise
     except Exception as exc:  # noqa: BLE001 - the learner's error, in one line
-        raise Verdict(raised(name, where, exc)) from None
+        raise Verdict(handed_over(name, wire.tripped) if wire.tripped else raised(name, where, exc)) from None
+    if wire.tripped:
+        raise Verdict(handed_over(name, wire.tripped))
+    return out
 
 
 def require(name: str, ok: bool, why: str) -> None:
@@ -329,3 +355,114 @@ class Exercise:
     # Dotted names of package functions that compute this exercise's answer ("vae_course.objectives.losses.gaussian_kl"):
     # a learner's function that calls one of them (or the reference) while it is checked gets the verdict REFERENCE.
     replaces: tuple[str, ...] = ()
+
+
+def resolve(dotted: str):
+    """The object a dotted name stands for: ``"vae_course.objectives.losses.gaussian_kl"``, or a method,
+    ``"vae_course.theory.toy.LinearGaussian.elbo"`` (the longest importable module, then attributes)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"{dotted!r} names no module")
+
+
+def code_objects(obj) -> list:
+    """The code objects that running ``obj`` enters first: a function's (unwrapped through ``__wrapped__``, so that
+    a decorator's shared wrapper is never one), a method's, a ``functools.partial``'s function's, and for a class
+    every function defined in its own body. A builtin has none."""
+    if isinstance(obj, functools.partial):
+        return code_objects(obj.func)
+    if isinstance(obj, (staticmethod, classmethod)) or inspect.ismethod(obj):
+        return code_objects(obj.__func__)
+    if isinstance(obj, property):
+        return [c for f in (obj.fget, obj.fset) if f is not None for c in code_objects(f)]
+    if inspect.isclass(obj):
+        return [c for member in vars(obj).values() if inspect.isfunction(member) or isinstance(
+            member, (staticmethod, classmethod, property)) for c in code_objects(member)]
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    code = getattr(obj, "__code__", None)
+    return [code] if code is not None else []
+
+
+def _label(obj, dotted: str | None = None) -> str:
+    if dotted:
+        return f"the package's {dotted.rsplit('.', 1)[-1]} ({dotted})"
+    return f"the exercise's reference ({getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)})"
+
+
+class Tripwire:
+    """Notices a call into given functions while the learner's code runs (the REFERENCE verdict of issue 24).
+
+    ``with wire: student_fn(...)`` runs the block under a profile hook (``sys.setprofile``, chained to any hook
+    already set) that records the first entry into one of the watched code objects: the exercise's reference and
+    every function it ``replaces``. It watches code objects, not names, so it catches every way of reaching them:
+    the reference itself passed as the answer, a wrapper or a lambda that calls it, a ``functools.partial``, a
+    subclass that inherits the package's methods, and a name bound before the check (``from
+    vae_course.objectives.losses import gaussian_kl as kl``). ``tripped`` is the label of what was called, or "".
+    Arm it only around the learner's calls, after the checker has computed what it expects.
+    """
+
+    suspended = 0  # > 0 inside :meth:`suspend` (the course's own tests: does the reference pass its checker?)
+
+    def __init__(self, watched: dict | None = None):
+        self.watched = dict(watched or {})  # code object -> label
+        self.tripped = ""
+
+    @classmethod
+    @contextlib.contextmanager
+    def suspend(cls):
+        """Checks inside this block give no REFERENCE verdict: for the course's tests, which check each exercise's
+        checker with its own reference."""
+        cls.suspended += 1
+        try:
+            yield
+        finally:
+            cls.suspended -= 1
+
+    @classmethod
+    def for_exercise(cls, name: str, *extra_references: Callable) -> "Tripwire":
+        """The tripwire of exercise ``name`` (its reference and ``replaces``, from the registry) plus
+        ``extra_references`` (the reference a checker compares with)."""
+        watched: dict = {}
+        exercise = None
+        try:
+            from .registry import EXERCISES
+            exercise = EXERCISES.get(name)
+        except ImportError:  # the registry is being imported: no checker runs yet
+            pass
+        # A checker's closure around the reference (``_reparam_run(_reparam_reference)``) shares its code object
+        # with the same closure around the learner's function, so only plain functions are watched from the extras.
+        references = [*(r for r in extra_references if not getattr(r, "__closure__", None)),
+                      *([exercise.reference] if exercise is not None else [])]
+        for ref in references:
+            for code in code_objects(ref):
+                watched.setdefault(code, _label(ref))
+        for dotted in (exercise.replaces if exercise is not None else ()):
+            obj = resolve(dotted)
+            for code in code_objects(obj):
+                watched[code] = _label(obj, dotted)
+        return cls(watched)
+
+    def __enter__(self) -> "Tripwire":
+        self._before = sys.getprofile()
+        if not self.watched or self.tripped or Tripwire.suspended:
+            return self
+        before, watched = self._before, self.watched
+
+        def hook(frame, event, arg):
+            if event == "call" and frame.f_code in watched and not self.tripped:
+                self.tripped = watched[frame.f_code]
+            if before is not None:
+                before(frame, event, arg)
+
+        sys.setprofile(hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.setprofile(self._before)

@@ -8,7 +8,10 @@ Each part module (:mod:`.theory`, :mod:`.practice`, :mod:`.practice_models`, :mo
 lists its exercises in ``EXERCISES``, each an :class:`~vae_course.teaching.exercises.core.Exercise` ``(name, check,
 reference, hints, notebook)``. An exercise's name is the ``name`` its checker reports (``"gaussian_kl"``), usually
 the name of the function the learner writes. Hints come in three steps, one per call of :func:`hint`: the idea,
-the key step in words, the formula.
+the key step in words, the math (never a complete line of the reference's code; ``tests/test_exercise_rules.py``
+checks it). ``replaces`` names the package functions that compute the answer: a learner's function that calls one of
+them, or the reference, while it is checked gets the verdict ``REFERENCE``, and :func:`mine_or_reference` treats it
+as not written yet.
 """
 from __future__ import annotations
 
@@ -43,12 +46,12 @@ def exercise_of_checker(function_name: str) -> str | None:
 
 class HintBook:
     """Step-by-step hints: each call of :meth:`next` for an exercise gives its next step (the idea, the key step in
-    words, the formula), then repeats the last one."""
+    words, the math), then repeats the last one."""
 
     def __init__(self, hints: dict[str, Sequence[str]]):
         for name, steps in hints.items():
             if len(steps) != 3:
-                raise ValueError(f"the hints of {name!r} must have 3 steps (idea, key step, formula).")
+                raise ValueError(f"the hints of {name!r} must have 3 steps (idea, key step, math).")
         self.hints = dict(hints)
         self.calls: dict[str, int] = {}
 
@@ -58,7 +61,7 @@ class HintBook:
             raise KeyError(f"no exercise called {name!r}: the exercises are {known}.")
         step = min(self.calls.get(name, 0), 2)
         self.calls[name] = step + 1
-        label = ("the idea", "the key step", "the formula")[step]
+        label = ("the idea", "the key step", "the math")[step]
         return f"Hint {step + 1}/3 for {name} ({label}): {self.hints[name][step]}"
 
     def reset(self, name: str | None = None) -> None:
@@ -77,6 +80,7 @@ class Hint(str):
 
 def mine_or_reference(fn: Callable, name: str):
     """``fn`` when it passes the check of exercise ``name``, else the reference; prints one line saying which is used.
+    A function that hands the work to the reference (verdict ``REFERENCE``) counts as not written yet.
 
     Cells further down a notebook that use the learner's function go through this, so that Run All works on the
     student edition: ``kl = exercises.mine_or_reference(kl, "gaussian_kl")``.
@@ -86,36 +90,56 @@ def mine_or_reference(fn: Callable, name: str):
     if result.verdict == "PASS":
         print(f"Using your {name} (it passes its check).")
         return fn
-    why = "yours is not written yet" if result.verdict == "TODO" else "yours does not pass its check yet"
+    why = {"TODO": "yours is not written yet",
+           "REFERENCE": "yours calls the package's answer instead of computing it"}.get(
+        result.verdict, "yours does not pass its check yet")
     print(f"Using the reference {name} ({why}), so that the cells below still run.")
     return exercise.reference
 
 
-def reveal(prediction, measured: float, *, what: str, explanation: str, rel_tol: float = 0.1) -> None:
+def reveal(prediction, measured, *, what: str, explanation: str, rel_tol: float = 0.1,
+           choices: Sequence | None = None) -> None:
     """The "predict, then run" comparison: the learner's ``prediction`` against the ``measured`` value.
 
-    Prints one or two lines: whether the prediction is within ``rel_tol`` of the measurement (a
-    ``None`` prediction asks for one first), then the ``explanation``. A ``bool``/``str`` prediction is compared
-    for equality (a choice).
+    Prints one or two lines: whether the prediction is right (a ``None`` prediction asks for one first), then the
+    ``explanation``. A choice is compared for equality and told "right" or "not quite", never "within 10%": a
+    ``bool``/``str`` prediction or measurement, any prediction when ``choices`` (the options, such as the slopes of
+    a table) is given, and a number equal to the measured one. Any other number is right within ``rel_tol``.
     """
     if prediction is None:
         line = (f"TODO prediction: write your guess for {what} in the prediction cell above, then run this cell again. "
                 f"(The measured value is printed once you have guessed.)")
         print(line)
         return
-    if isinstance(measured, (bool, str)) or isinstance(prediction, (bool, str)):
-        verdict = "right" if prediction == measured else "not quite"
-        line = f"You predicted {prediction!r}; the answer is {measured!r}: {verdict}."
-    else:
+
+    def number(value):
+        if isinstance(value, bool) or isinstance(value, str):
+            return None
         try:
-            p = float(prediction)
+            return float(value)
         except (TypeError, ValueError):
-            line = f"Your prediction {prediction!r} is not a number; the measured {what} is {measured:.4g}."
-        else:
-            ok = math.isclose(p, float(measured), rel_tol=rel_tol, abs_tol=1e-12)
-            line = (f"You predicted {p:.4g}; the measured {what} is {float(measured):.4g}: "
-                    + (f"within {rel_tol:.0%}, well done." if ok else "not within "
-                       f"{rel_tol:.0%}. Read on to see why."))
+            return None
+
+    def shown(value):
+        v = number(value)
+        return f"{v:.4g}" if v is not None else repr(value)
+
+    p, m = number(prediction), number(measured)
+    choice = choices is not None or p is None and isinstance(prediction, (bool, str)) or m is None
+    if choice or (p is not None and p == m):
+        same = prediction == measured if p is None or m is None else p == m
+        line = f"You predicted {shown(prediction)}; the answer is {shown(measured)}: " + (
+            "right." if same else "not quite. Read on to see why.")
+        if choices is not None and not same and not any(
+                (c == prediction) if p is None or number(c) is None else number(c) == p for c in choices):
+            line += f" (Your prediction is none of the choices: {', '.join(shown(c) for c in choices)}.)"
+    elif p is None:
+        line = f"Your prediction {prediction!r} is not a number; the measured {what} is {shown(measured)}."
+    else:
+        ok = math.isclose(p, m, rel_tol=rel_tol, abs_tol=1e-12)
+        line = (f"You predicted {p:.4g}; the measured {what} is {m:.4g}: "
+                + (f"within {rel_tol:.0%}, well done." if ok else "not within "
+                   f"{rel_tol:.0%}. Read on to see why."))
     print(f"{line}\n{explanation}")
 
 
@@ -123,6 +147,6 @@ HINTS = HintBook({name: ex.hints for name, ex in EXERCISES.items()})
 
 
 def hint(name: str) -> Hint:
-    """The next hint for exercise ``name``: the idea, then the key step in words, then the formula (then again)."""
+    """The next hint for exercise ``name``: the idea, then the key step in words, then the math (then again)."""
     get(name)
     return Hint(HINTS.next(name))
