@@ -543,7 +543,7 @@ def test_the_public_site_shows_stubs_and_outputs_but_no_solution(both_sites):
     assert "Your answer here." in text
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page.read_text(encoding="utf-8"))) == 1
     assert "a plain output" in text and "printed-ok" not in text  # the output that prints the solution: a note
-    assert "leaves it out" in text and public.pages[-1].outputs_left_out == 1
+    assert "solves an exercise (03_exercise.ipynb)" in text and public.pages[-1].outputs_left_out == 1
     assert "Check your understanding" in text and "Where is the KL zero?" in text  # the question stays
 
 

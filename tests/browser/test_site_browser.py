@@ -1,8 +1,9 @@
 """The static website and a slide deck in a real browser: headless Chromium (Playwright), offline.
 
-The site is built from the course's stored outputs (``vae_course.teaching.build_site``; its build time is printed),
-served by a static file server on 127.0.0.1, and walked from the home page through every notebook page by the
-"next" links. A deck (notebook 02) is built and opened from disk (``file://``). Every request to anywhere but
+The public site is built from the course's stored outputs (``vae_course.teaching.build_site``; its build time is
+printed), served by a static file server on 127.0.0.1, and walked from the home page through every notebook page by
+the "next" links. Its search box finds notebook 04 for "reparameterization"; no page holds a line of a solution
+region (longer than 30 characters); the instructor's site (``instructor=True``) holds them all. A deck (notebook 02) is built and opened from disk (``file://``). Every request to anywhere but
 127.0.0.1 or ``file://`` is blocked and counted, and must number 0; so must failed requests, HTTP errors and
 JavaScript errors.
 
@@ -115,7 +116,7 @@ def site(tmp_path_factory):
     except web_assets.AssetError as exc:
         pytest.skip(f"site browser test skipped: {exc}")
     out = tmp_path_factory.mktemp("site")
-    report = website.build_site(out, NOTEBOOKS)
+    report = website.build_site(out, NOTEBOOKS)  # the public site
     handler = functools.partial(QuietHandler, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -231,5 +232,65 @@ def test_a_slide_deck_from_disk(browser, tmp_path, announce):
         tab.assert_clean()
         announce(f"slides: reveal.js ready, {total} slides, ArrowRight moved 0 -> 1 -> 2, {state['math']} formulas, "
                  f"0 requests blocked")
+    finally:
+        tab.context.close()
+
+
+def page_text(path: Path) -> str:
+    """A page's text as a reader sees it: tags gone, entities decoded, lines kept (code keeps its lines)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+def test_no_solution_on_the_public_site_and_all_on_the_instructors(site, tmp_path, announce):
+    """Every line of every solution region (longer than 30 characters) is absent from every public page, and
+    present on the instructor's page of its notebook; every figure is on both."""
+    _, report = site
+    started = time.perf_counter()
+    instructor = website.build_site(tmp_path / "instructor", NOTEBOOKS, instructor=True)
+    announce(f"site: the instructor's site built in {time.perf_counter() - started:.1f} s")
+    public_texts = {p.slug: page_text(report.out_dir / f"{p.slug}.html") for p in report.pages}
+    counted = 0
+    for path in NOTEBOOKS:  # a notebook's solution must not show on any page (one may print code that solves another's)
+        nb = nbformat.read(path, as_version=4)
+        secret = website.solution_lines(nb)
+        counted += len(secret)
+        for slug, text in public_texts.items():
+            leaked = [line for line in secret if line in text]
+            assert not leaked, f"the public page {slug}.html shows solution lines of {path.name}: {leaked[:3]}"
+        teacher = page_text(instructor.out_dir / f"{path.stem}.html")
+        missing = [line for line in secret if line not in teacher]
+        assert not missing, f"the instructor's page of {path.name} lacks solution lines: {missing[:3]}"
+        answers = [c for c in nb.cells if "answer" in c.get("metadata", {}).get("tags", [])]
+        figures = expected(path)["images"]
+        for out in (report.out_dir, instructor.out_dir):
+            page = (out / f"{path.stem}.html").read_text(encoding="utf-8")
+            assert page.count('src="data:image/') >= figures, f"{out.name}/{path.stem}.html lost figures"
+        if answers:
+            first = answers[0].source.strip().splitlines()[-1].strip()[:60]
+            assert first not in public_texts[path.stem] and first in teacher, path.name
+    assert counted >= 50, f"only {counted} solution lines in the course: is the marker convention still in use?"
+    announce(f"site: {counted} solution lines checked on {len(public_texts)} public pages: none shown; all on the "
+             f"instructor's pages")
+
+
+def test_search_finds_notebook_04(browser, site, announce):
+    url, _ = site
+    tab = Offline(browser)
+    page = tab.page
+    try:
+        page.goto(f"{url}/index.html", wait_until="load")
+        page.fill("#vae-search input", "reparameterization")
+        page.wait_for_selector(".pagefind-ui__result-link", timeout=20_000)
+        page.wait_for_timeout(500)
+        links = page.eval_on_selector_all(".pagefind-ui__result-link", "els => els.map(e => e.href)")
+        assert any("/04_reparameterization.html" in link for link in links[:3]), links[:5]
+        page.locator(".pagefind-ui__result-link").first.click()
+        page.wait_for_load_state("load")
+        assert "/04_reparameterization.html" in page.url
+        tab.assert_clean()
+        announce(f"site: search for 'reparameterization' gave {len(links)} results, first {links[0].rsplit('/', 1)[1]}")
     finally:
         tab.context.close()

@@ -114,8 +114,8 @@ TOC_MARK = "<!-- vae-toc -->"
 SEARCH_DIR = "pagefind"  # pagefind's bundle, below the site's folder
 DOWNLOADS = "notebooks"  # the student notebooks, below the site's folder (the solved ones in notebooks/solved/)
 SOLUTION_LINE_CHARS = 30  # a line of a solution region longer than this never shows on the public site
-OUTPUT_NOTE = ("<div class=\"vae-banner\">This output shows code of an exercise's solution, so the public site leaves "
-               "it out; run the notebook to see it.</div>")
+OUTPUT_NOTE = ("<div class=\"vae-banner\">This output shows code that solves an exercise ({notebooks}), so the public "
+               "site leaves it out; run the notebook to see it.</div>")
 
 
 @dataclass
@@ -237,13 +237,15 @@ def _output_text(output) -> str:
     return "".join(text) if isinstance(text, list) else text
 
 
-def public_notebook(nb, name: str = "notebook"):
+def public_notebook(nb, name: str = "notebook", secret: dict[str, str] | None = None):
     """The page-ready public copy of the solved notebook ``nb``: the student edition's cells (solution regions as
     stubs, no instructor's answers: ``student_edition.student_notebook``), with every stored output put back, except
-    an output that holds a solution line (replaced by a note). Returns ``(copy, outputs replaced)``."""
+    an output that holds a solution line, which becomes a note. ``secret``: ``{line: the notebook it solves}``, default
+    ``nb``'s own solution lines; the site passes the whole course's, since one notebook may print code that solves
+    another's exercise. Returns ``(copy, outputs replaced)``."""
     from .student_edition import student_notebook
 
-    secret = solution_lines(nb)
+    secret = {line: name for line in solution_lines(nb)} if secret is None else secret
     student = student_notebook(nb, name=name)
     originals = {cell.get("id"): cell for cell in nb.cells}
     cells, replaced = [], 0
@@ -256,8 +258,10 @@ def public_notebook(nb, name: str = "notebook"):
             cell.outputs = []
             for output in original.get("outputs", []):
                 text = _output_text(output)
-                if any(line in text for line in secret):
-                    cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": OUTPUT_NOTE}))
+                solved = sorted({where for line, where in secret.items() if line in text})
+                if solved:
+                    note = OUTPUT_NOTE.format(notebooks=", ".join(html.escape(n) for n in solved))
+                    cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": note}))
                     replaced += 1
                 else:
                     cell.outputs.append(copy.deepcopy(output))
@@ -408,6 +412,7 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README, results: P
                 "results": results_text}
     page_files = {Path(RESULTS).name: "results.html"} if results_text else {}
     notebooks_by_slug = {p.stem: nb for p, nb in sources}
+    secret = {line: p.name for p, nb in sources for line in solution_lines(nb)}  # the course's, for every page
 
     exporter = make_exporter()
     mathjax = web_assets.mathjax_html("_static")
@@ -435,7 +440,7 @@ def build_site(out_dir, notebooks=None, readme: Path | None = README, results: P
                 shown = solved
                 edition = "This is the <b>instructor's</b> site: it shows the solutions and the instructor's answers."
             else:
-                shown, page.outputs_left_out = public_notebook(solved, name)
+                shown, page.outputs_left_out = public_notebook(solved, name, secret)
                 edition = ("The exercises show the stub of the student edition and the instructor's answers are left "
                            "out; every stored figure and output is here.")
             nb, page.widgets_left_out = without_widgets(shown, name)
