@@ -99,8 +99,35 @@ def train_step(model, optimizer, x):
     return loss.item()
 
 
+def softplus_step(model, optimizer, x):
+    """Equivalent: the BCE written from the maths, softplus(eta) - x eta, summed over the batch and reported per
+    image (the reference script's sum, from the logits)."""
+    optimizer.zero_grad()
+    mu, logvar = model.encode(x)
+    eta = model.decode_logits(model.reparameterize(mu, logvar))
+    loss = (F.softplus(eta) - x.reshape(len(x), -1) * eta).sum() + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum()
+    loss.backward()
+    optimizer.step()
+    return loss.item() / len(x)
+
+
+def bernoulli_step(model, optimizer, x):
+    """Equivalent: -Bernoulli(logits=eta).log_prob(x) (the checker's images are binary)."""
+    optimizer.zero_grad()
+    mu, logvar = model.encode(x)
+    eta = model.decode_logits(model.reparameterize(mu, logvar))
+    nll = -torch.distributions.Bernoulli(logits=eta).log_prob(x.reshape(len(x), -1)).sum(1)
+    kl = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * logvar).exp()),
+                                           torch.distributions.Normal(0.0, 1.0)).sum(1)
+    loss = (nll + kl).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def reference_script_step(model, optimizer, x):
-    """The pytorch/examples style: forward, BCE on probabilities summed over the batch; reported per image."""
+    """The pytorch/examples style: forward, BCE on probabilities summed over the batch; reported per image. Wrong
+    where the decoder is confident: the sigmoid rounds to 0 or 1 and the log is clamped (issue 24, section 3)."""
     optimizer.zero_grad()
     recon, mu, logvar = model(x)
     loss = F.binary_cross_entropy(recon.reshape(len(x), -1), x.reshape(len(x), -1), reduction="sum") \
@@ -134,8 +161,7 @@ def decode_sigmoid(self, z):
 
 SPECS = [
     Spec("vae_module", E.check_vae_module, MyVAE, MyVAE,  # float32 is the model's own precision
-         [("nn.Sequential, other names, the decoder registered first", SequentialVAE),
-          ("vae_course.models.VAE itself", E.EXERCISES["vae_module"].reference)],
+         [("nn.Sequential, other names, the decoder registered first", SequentialVAE)],
          [Wrong("no ReLU in the encoder", variant(encode=lambda self, x: (
              self.fc_mu(self.fc1(x.reshape(len(x), -1))), self.fc_logvar(self.fc1(x.reshape(len(x), -1))))),
                 ("case 1 (", "encode", DIFF, "missing the ReLU", "fc1, fc_mu")),
@@ -157,9 +183,12 @@ SPECS = [
               t.detach() for t in MyVAE.forward(self, x))), ("carry no gradient",)),
           Wrong("an instance instead of the class", MyVAE(), ("pass the class itself",), names_case=False)],
          stub=StubVAE),
-    Spec("train_step", E.check_train_step, train_step, reference_script_step,  # float32 models; the other style
-         [("a 0-d tensor returned", lambda m, o, x: torch.tensor(train_step(m, o, x)))],
-         [Wrong("no zero_grad", step_variant(zero_grad=False), ("case 1 (", DIFF, "piled up")),
+    Spec("train_step", E.check_train_step, train_step, softplus_step,  # float32 models; the other style
+         [("a 0-d tensor returned", lambda m, o, x: torch.tensor(train_step(m, o, x))),
+          ("-Bernoulli(logits).log_prob + torch's Normal KL", bernoulli_step)],
+         [Wrong("BCE through sigmoid probabilities (model(x), the reference script's loss_function)",
+                reference_script_step, ("case 3 (", "confident", DIFF, "sigmoid probabilities")),
+          Wrong("no zero_grad", step_variant(zero_grad=False), ("case 1 (", DIFF, "piled up")),
           Wrong("the batch sum reported", step_variant(per_image=False), (DIFF, "whole batch")),
           Wrong("no KL", step_variant(kl=False), (DIFF, "KL term seems to be missing")),
           Wrong("no optimizer step", step_variant(step=False), ("did not change",)),
@@ -173,6 +202,22 @@ SPECS = [
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_exercise(spec):
     run_spec(spec)
+
+
+def test_handing_the_work_to_the_package_is_no_pass():
+    """vae_course.models.VAE itself, or a step through the package's ELBO, is the reference's work (issue 24, 4)."""
+    from vae_course.objectives import model_elbo
+
+    assert E.check_vae_module(E.EXERCISES["vae_module"].reference).verdict == "REFERENCE"
+
+    def package_step(model, optimizer, x):
+        optimizer.zero_grad()
+        loss = model_elbo(model, x).total.mean()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    assert E.check_train_step(package_step).verdict == "REFERENCE"
 
 
 def test_method_stubs_are_todo():
@@ -201,4 +246,4 @@ def test_mine_or_reference_gives_a_class_either_way(capsys):
     assert capsys.readouterr().out == "Using your vae_module (it passes its check).\n"
     ref = E.mine_or_reference(StubVAE, "vae_module")
     assert "Using the reference vae_module (yours is not written yet)" in capsys.readouterr().out
-    assert isinstance(ref(), nn.Module) and E.check_vae_module(ref)
+    assert isinstance(ref(), nn.Module) and E.check_vae_module(ref).verdict == "REFERENCE"

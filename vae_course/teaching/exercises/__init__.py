@@ -36,7 +36,7 @@ from .beyond import (check_active_units, check_cb_log_normalizer, check_conditio
                      check_kl_weight, check_local_elbo, check_optimal_sigma)
 from .beyond_models import check_cvae_forward, check_cvae_inputs, check_free_bits, check_iwae_bound, check_log_weights
 from .core import Case, CheckResult, Exercise, compare, random_cases
-from .practice import check_interpolation_path, check_vae_loss
+from .practice import check_hole_test, check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
 from .priors import check_mc_kl, check_mixture_log_density
 from .registry import EXERCISES, HINTS, exercise_of_checker, hint, mine_or_reference, reveal
@@ -52,5 +52,6 @@ __all__ = [
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
     "check_local_elbo", "check_log_q_tril", "check_code_score_grad", "check_importance_log_marginal", "check_kl_diag", "check_mc_elbo", "check_stl_elbo", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
+    "check_hole_test",  # notebook 06
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]

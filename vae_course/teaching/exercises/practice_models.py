@@ -236,26 +236,27 @@ def check_vae_module(VAEClass) -> CheckResult:
 
 # --- one training step ---
 def _train_step_reference(model, optimizer, x) -> float:
-    from ...objectives.losses import elbo
+    from ...objectives.losses import elbo, encode_decode
 
     optimizer.zero_grad()
-    mu, logvar = model.encode(x)  # (B, D) each
-    z = model.reparameterize(mu, logvar)  # (B, D)
-    logits = model.decode_logits(z)  # (B, 784)
+    logits, mu, logvar = encode_decode(model, x)  # (B, 784), (B, D), (B, D): one reparameterized z per image
     loss = elbo(logits, x, mu, logvar).total.mean()  # nats per image
     loss.backward()
     optimizer.step()
     return loss.item()
 
 
-def _variant_step(*, zero_grad=True, per_image=True, kl=True, pixel_mean=False):
+def _variant_step(*, zero_grad=True, per_image=True, kl=True, pixel_mean=False, probabilities=False):
     def step(model, optimizer, x):
         if zero_grad:
             optimizer.zero_grad()
         mu, logvar = model.encode(x)
         logits = model.decode_logits(model.reparameterize(mu, logvar))
         flat = x.reshape(len(x), -1)
-        bce = F.binary_cross_entropy_with_logits(logits, flat, reduction="none")
+        if probabilities:  # through sigmoid probabilities, as model(x) gives them: clamped at log 0 = -100
+            bce = F.binary_cross_entropy(torch.sigmoid(logits), flat, reduction="none")
+        else:
+            bce = F.binary_cross_entropy_with_logits(logits, flat, reduction="none")
         bce = bce.mean(1) if pixel_mean else bce.sum(1)
         per = bce + (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1) if kl else 0)
         loss = per.mean() if per_image else per.sum()
@@ -265,15 +266,25 @@ def _variant_step(*, zero_grad=True, per_image=True, kl=True, pixel_mean=False):
     return step
 
 
-STEP_CASES = [("the reference VAE 784-400-2, Adam(lr=1e-3), 16 binary images (16, 1, 28, 28)", {}, 1e-3, 16, False),
+# (description, sizes, learning rate, batch size, flat images, confident decoder)
+STEP_CASES = [("the reference VAE 784-400-2, Adam(lr=1e-3), 16 binary images (16, 1, 28, 28)", {}, 1e-3, 16, False,
+               False),
               ("a VAE 784-32-3, Adam(lr=3e-3), 5 flat images (5, 784)", {"hidden_dim": 32, "latent_dim": 3}, 3e-3,
-               5, True)]
+               5, True, False),
+              ("a VAE 784-32-3 whose decoder is already confident (output biases +-30, about half of them pointing "
+               "the wrong way), Adam(lr=3e-3), 6 binary images (6, 1, 28, 28)", {"hidden_dim": 32, "latent_dim": 3},
+               3e-3, 6, False, True)]
 STEPS = 4
+CONFIDENT = 30.0  # |logit| of the confident decoder: sigmoid rounds to exactly 0 or 1 in float32 beyond about 17
 
 
-def _run_steps(name, fn, sizes, lr, b, flat, learner, where=""):
+def _run_steps(name, fn, sizes, lr, b, flat, confident, learner, where=""):
     with seeded(0):
         model = _reference_model(**sizes)
+    if confident:  # a decoder sure of every pixel, right or wrong: where the BCE through probabilities breaks down
+        signs = 2 * torch.bernoulli(torch.full_like(model.fc4.bias, 0.5), generator=torch.Generator().manual_seed(8)) - 1
+        with torch.no_grad():
+            model.fc4.bias.copy_(CONFIDENT * signs)
     start = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     x = _images(7, b, flat)
@@ -299,14 +310,16 @@ def check_train_step(student_fn: Callable) -> CheckResult:
     The step clears the gradients, computes the loss (Bernoulli BCE from the logits summed over pixels, plus the KL,
     averaged over the images: nats per image), backpropagates, steps the optimizer, and returns the loss as a Python
     float. Its noise comes from ``model.reparameterize`` (or ``torch.randn_like``), drawn once per step: the checker
-    calls ``torch.manual_seed(100 + step)`` before each step. Compared with the reference step over 4 steps on two
-    models and batches (the losses reported, and that the parameters moved).
+    calls ``torch.manual_seed(100 + step)`` before each step. Compared with the reference step over 4 steps on three
+    models and batches (the losses reported, and that the parameters moved); the third model's decoder is already
+    confident (logits of +-30), where a BCE through sigmoid probabilities is clamped and differs.
     """
     name = "train_step"
     require(name, callable(student_fn), "pass your function itself, e.g. check_train_step(train_step), not its result.")
-    for i, (desc, sizes, lr, b, flat) in enumerate(STEP_CASES, start=1):
-        got, moved = _run_steps(name, student_fn, sizes, lr, b, flat, learner=True, where=f"case {i} ({desc})")
-        want, _ = _run_steps(name, _train_step_reference, sizes, lr, b, flat, learner=False)
+    for i, (desc, sizes, lr, b, flat, confident) in enumerate(STEP_CASES, start=1):
+        want, _ = _run_steps(name, _train_step_reference, sizes, lr, b, flat, confident, learner=False)
+        got, moved = _run_steps(name, student_fn, sizes, lr, b, flat, confident, learner=True,
+                                where=f"case {i} ({desc})")
         require(name, moved, f"case {i} ({desc}): your parameters did not change over {STEPS} steps: was the "
                              f"optimizer's step taken (after backward)?")
         why = mismatch(got, want)
@@ -319,39 +332,47 @@ def check_train_step(student_fn: Callable) -> CheckResult:
                  _variant_step(per_image=False)),
                 ("The KL term seems to be missing from your loss.", _variant_step(kl=False)),
                 ("You might be averaging the BCE over the pixels where the loss sums them.",
-                 _variant_step(pixel_mean=True))]:
-                if mismatch(got, _run_steps(name, variant, sizes, lr, b, flat, learner=False)[0]) is None:
+                 _variant_step(pixel_mean=True)),
+                ("Your losses match a BCE computed through sigmoid probabilities (model(x), or torch.sigmoid then "
+                 "F.binary_cross_entropy): where the decoder is confident, the sigmoid rounds to exactly 0 or 1 in "
+                 "float32, torch clamps the log at -100, and those pixels send no gradient (section 4 of notebook 05). "
+                 "Compute the BCE from the logits themselves.", _variant_step(probabilities=True))]:
+                if mismatch(got, _run_steps(name, variant, sizes, lr, b, flat, confident, learner=False)[0]) is None:
                     notes.append(message)
             if not notes and mismatch(got[:1], want[:1]) is None:
                 notes.append("Your first loss matches and the later ones do not: check the update itself (which "
                              "optimizer steps, and on what).")
             return fail(name, f"case {i} ({desc}), losses of steps 1-{STEPS} (nats per image): {why}"
                               f"{''.join(' ' + n for n in notes)}")
-    return passed(name, f"the losses of {STEPS} steps match the reference step's on two models and batches.")
+    return passed(name, f"the losses of {STEPS} steps match the reference step's on three models and batches (one "
+                        f"with a confident decoder).")
 
 
 EXERCISES = (
     Exercise("vae_module", check_vae_module, VAE, (
         "The reference VAE is five linear layers: the encoder's hidden layer with two heads on top (mu and logvar) "
         "and the decoder's hidden layer with the output layer on top, a ReLU after each hidden layer.",
-        "Create the layers in __init__ in the order encoder hidden, mu head, logvar head, decoder hidden, output. "
-        "encode flattens x to (B, input_dim) and returns the two heads; reparameterize shifts and scales "
-        "torch.randn_like noise; decode_logits returns the output layer's values with no sigmoid; forward chains "
-        "them and returns the pixel means shaped like x with mu and logvar.",
-        "`self.fc1 = nn.Linear(input_dim, hidden_dim)`, `self.fc_mu = nn.Linear(hidden_dim, latent_dim)`, "
-        "`self.fc_logvar = nn.Linear(hidden_dim, latent_dim)`, `self.fc3 = nn.Linear(latent_dim, hidden_dim)`, "
-        "`self.fc4 = nn.Linear(hidden_dim, input_dim)`; `h = F.relu(self.fc1(x.reshape(len(x), -1)))`, "
-        "`z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)`, `self.fc4(F.relu(self.fc3(z)))`, "
-        "`return torch.sigmoid(logits).reshape(x.shape), mu, logvar`."), "05"),
+        "Create the layers in __init__ in the order encoder hidden, mu head, logvar head, decoder hidden, output, "
+        "each from the sizes you are given. encode flattens x to (B, input_dim) and returns the two heads; "
+        "reparameterize shifts and scales standard normal noise drawn with torch.randn_like; decode_logits returns "
+        "the output layer's values with no sigmoid; forward chains them and returns the pixel means shaped like x "
+        "with mu and logvar.",
+        "Layer shapes: fc1 input_dim -> hidden_dim; fc_mu and fc_logvar hidden_dim -> latent_dim; fc3 latent_dim -> "
+        "hidden_dim; fc4 hidden_dim -> input_dim. The maths: h = ReLU(W_1 x + b_1); mu = W_mu h + b_mu; "
+        "logvar = W_logvar h + b_logvar; z = mu + exp(logvar / 2) * eps with eps ~ N(0, I); "
+        "eta = W_4 ReLU(W_3 z + b_3) + b_4 (decode_logits); recon = sigmoid(eta), reshaped to x's shape (forward)."),
+        "05", replaces=("vae_course.models.mlp.VAE",)),
     Exercise("train_step", check_train_step, _train_step_reference, (
         "One training step is one move of the optimizer downhill on the negative ELBO of the batch: clear the old "
         "gradients, compute the loss, backpropagate, update, and report the loss in nats per image.",
         "Encode x, draw z once with the model's reparameterize, decode to logits; the loss is the BCE from the "
-        "logits summed over the pixels plus the KL summed over the latent dimensions, averaged over the images. "
-        "Clear the gradients before backward, step after it, and return the loss as a Python float.",
-        "`optimizer.zero_grad()`, `mu, logvar = model.encode(x)`, "
-        "`logits = model.decode_logits(model.reparameterize(mu, logvar))`, "
-        "`loss = (F.binary_cross_entropy_with_logits(logits, x.reshape(len(x), -1), reduction='none').sum(1) "
-        "- 0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1)).mean()`, `loss.backward()`, `optimizer.step()`, "
-        "`return loss.item()`."), "05"),
+        "logits (never through sigmoid probabilities) summed over the pixels plus the KL summed over the latent "
+        "dimensions, averaged over the images. Clear the gradients before backward, step after it, and return "
+        "the loss as a Python float.",
+        "loss = (1/B) sum_b [ sum_j (softplus(eta_bj) - x_bj eta_bj) + 1/2 sum_k (mu_bk^2 + sigma_bk^2 - 1 - "
+        "log sigma_bk^2) ], with eta the logits of z = mu + sigma * eps. The step, with blanks: "
+        "`optimizer.____()`; `mu, logvar = ____`; `eta = ____`; `loss = ____`; `loss.____()`; `optimizer.____()`; "
+        "`return loss.____()`."), "05",
+        replaces=("vae_course.objectives.losses.elbo", "vae_course.objectives.losses.model_elbo",
+                  "vae_course.objectives.losses.reference_loss")),
 )
