@@ -129,22 +129,138 @@ def student_notebook(nb, *, name: str = "notebook"):
     return nb
 
 
-def nbgrader_source(nb):
-    """A copy of the solved notebook ``nb`` that nbgrader's ``generate_assignment`` accepts.
+_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
+MUST_PASS = "_must_pass"
+MUST_PASS_IMPORT = f"from vae_course.teaching.exercises.registry import must_pass as {MUST_PASS}"
 
-    nbgrader wants every cell with a solution region to carry its own cell metadata (``"solution": true`` and a
-    unique ``grade_id``); the course marks the regions only. Put the result in an nbgrader course's
-    ``source/ASSIGNMENT/`` folder. (nbgrader stubs a top-level region with ``raise NotImplementedError()``, which stops
-    Run All at a prediction cell; :func:`student_notebook` writes a comment there instead.)
+
+def strip_top_level(source: str, *, where: str = "cell") -> str:
+    """``source`` with only the solution regions outside any function replaced (by a comment, as in the student
+    edition: the instructor's value of a prediction); regions inside a function keep their markers."""
+    lines = source.splitlines()
+    out: list[str] = []
+    region: list[str] | None = None
+    for number, line in enumerate(lines, start=1):
+        m = _MARKER.match(line)
+        if m and m["kind"] == "BEGIN" and region is None and not _in_function(lines, number - 1, m["indent"]):
+            region = [line]
+            continue
+        if region is not None:
+            region.append(line)
+            if m and m["kind"] == "END":
+                out.append(strip_solutions("\n".join(region), where=where))
+                region = None
+            continue
+        out.append(line)
+    if region is not None:
+        raise SolutionMarkerError(f"{where}: {BEGIN} is never closed by {END}.")
+    return "\n".join(out)
+
+
+def _graded_checks(source: str) -> tuple[str, list[str]]:
+    """A checker cell's ``source`` with each course checker call ``check_x(...)`` wrapped in ``_must_pass(...)``
+    (which raises unless the verdict is PASS, so that nbgrader's autograder scores it), and the exercises checked."""
+    import ast
+
+    from .exercises import exercise_of_checker
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, []
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if exercise_of_checker(name):
+                calls.append((node, exercise_of_checker(name)))
+    if not calls:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line.encode()))
+    data = source.encode()
+    edits = []
+    for node, _ in calls:
+        edits.append((offsets[node.lineno - 1] + node.col_offset, f"{MUST_PASS}(".encode()))
+        edits.append((offsets[node.end_lineno - 1] + node.end_col_offset, b")"))
+    for at, text in sorted(edits, key=lambda e: e[0], reverse=True):
+        data = data[:at] + text + data[at:]
+    names = list(dict.fromkeys(name for _, name in calls))
+    return f"{MUST_PASS_IMPORT}\n{data.decode()}", names
+
+
+def nbgrader_source(nb, *, points: int = 1):
+    """A copy of the solved notebook ``nb`` for an nbgrader course's ``source/ASSIGNMENT/`` folder, so that
+    ``nbgrader generate_assignment``, ``autograde`` and ``export`` give real scores.
+
+    * every cell with a solution region inside a function gets nbgrader's solution metadata (``solution: true``
+      and a unique ``grade_id``); nbgrader replaces the region by its stub in the release;
+    * a region outside any function (the instructor's value of a prediction) becomes a comment, as in the student
+      edition, so that the "predict, then run" cells run (nbgrader's stub would raise there);
+    * every checker cell becomes a locked autograded test worth ``points`` per exercise it checks
+      (``grade: true``, ``solution: false``, ``locked: true``, ``grade_id: check-NAME``), its calls wrapped in
+      :func:`vae_course.teaching.exercises.registry.must_pass`, which raises unless the verdict is PASS (a TODO,
+      FAIL or REFERENCE scores 0);
+    * the instructor's answers (cells tagged ``answer``) are dropped, and the saved widget state.
     """
     import copy
 
     nb = copy.deepcopy(nb)
+    cells = []
     for index, cell in enumerate(nb.cells):
-        if has_solution(cell.source):
-            cell.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "task": False,
-                                         "grade_id": f"solution-{cell.get('id') or index}", "schema_version": 3}
+        tags = cell.get("metadata", {}).get("tags", [])
+        if ANSWER_TAG in tags:
+            continue
+        cell.metadata.pop("nbgrader", None)
+        ident = cell.get("id") or str(index)
+        if cell.cell_type == "code":
+            cell.source = strip_top_level(cell.source, where=f"cell {index}")
+            graded, names = _graded_checks(cell.source)
+            if names:
+                cell.source = graded
+                cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "task": False,
+                                             "points": points * len(names), "schema_version": 3,
+                                             "grade_id": "check-" + "-".join(names)}
+                cell.metadata["deletable"] = False
+                cell.metadata["editable"] = False
+            elif has_solution(cell.source):
+                cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "task": False,
+                                             "schema_version": 3, "grade_id": f"solution-{ident}"}
+            cell.outputs = []
+            cell.execution_count = None
+        elif has_solution(cell.source):  # a written answer: graded by hand in nbgrader's formgrader
+            cell.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False, "task": False,
+                                         "points": points, "schema_version": 3, "grade_id": f"answer-{ident}"}
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata.pop("widgets", None)
     return nb
+
+
+def build_nbgrader(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None = None) -> list[Path]:
+    """Write :func:`nbgrader_source` of ``notebooks`` (default: the course) into ``out_dir`` (an nbgrader course's
+    ``source/ASSIGNMENT`` folder); return the paths."""
+    import nbformat
+
+    from .execute import course_notebooks
+
+    sources = [Path(p) for p in notebooks] if notebooks else course_notebooks()
+    out = Path(out_dir)
+    for src in sources:
+        if not src.is_file():
+            raise OSError(f"no notebook at {src}")
+        if src.resolve().parent == out.resolve():
+            raise OSError(f"{out_dir} holds the solved notebook {src.name}: write the nbgrader source elsewhere")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sources:
+        target = out / src.name
+        nbformat.write(nbgrader_source(nbformat.read(src, as_version=4)), target)
+        written.append(target)
+    return written
 
 
 def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None = None) -> list[Path]:
@@ -170,16 +286,17 @@ def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None 
     return written
 
 
-def main(out_dir: str, notebooks: list[str] | None = None, *, force: bool = False) -> int:
+def main(out_dir: str, notebooks: list[str] | None = None, *, force: bool = False, nbgrader: bool = False) -> int:
     from .output_folder import claim_output_folder
 
     if problem := claim_output_folder(out_dir, "student-edition", force=force):
         print(f"error: {problem}.")
         return 1
     try:
-        written = build(out_dir, notebooks)
+        written = (build_nbgrader if nbgrader else build)(out_dir, notebooks)
     except (SolutionMarkerError, OSError) as exc:
         print(f"error: {exc}")
         return 1
-    print(f"wrote {len(written)} student notebook{'' if len(written) == 1 else 's'} to {out_dir}")
+    what = "nbgrader source notebook" if nbgrader else "student notebook"
+    print(f"wrote {len(written)} {what}{'' if len(written) == 1 else 's'} to {out_dir}")
     return 0

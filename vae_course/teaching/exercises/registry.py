@@ -97,6 +97,17 @@ def mine_or_reference(fn: Callable, name: str):
     return exercise.reference
 
 
+def must_pass(result):
+    """``result`` (a checker's) when its verdict is PASS; otherwise an ``AssertionError`` carrying its one line.
+
+    The nbgrader edition (:func:`vae_course.teaching.student_edition.nbgrader_source`) wraps each checker call in
+    it, so that nbgrader's autograder, which scores a test cell by whether it raises, gives points only for a PASS.
+    """
+    if getattr(result, "verdict", None) != "PASS":
+        raise AssertionError(getattr(result, "message", repr(result)))
+    return result
+
+
 def reveal(prediction, measured, *, what: str, explanation: str, rel_tol: float = 0.1,
            choices: Sequence | None = None) -> None:
     """The "predict, then run" comparison: the learner's ``prediction`` against the ``measured`` value.
