@@ -210,3 +210,78 @@ def test_repeated_file_names_are_told_apart_by_their_folder(tmp_path):
     reports = grade.grade_all([tmp_path], csv_path=None)
     assert [(r.name, r.status) for r in reports] == [("alice/03_kl_divergence.ipynb", "not a notebook"),
                                                     ("bob/03_kl_divergence.ipynb", "not a notebook")]
+
+
+# --- the table's parts, without a kernel ------------------------------------------------------------------------------
+def _signed(key, run, exercise, verdict, text):
+    from vae_course.teaching import sandbox
+    import hashlib
+    import hmac
+
+    mac = hmac.new(key, sandbox.signed_message(run, exercise, verdict), hashlib.sha256).hexdigest()
+    return nbformat.v4.new_output("execute_result", data={"text/plain": text}, execution_count=1,
+                                  metadata={"vae_course": {"exercise": exercise, "verdict": verdict,
+                                                           "signature": mac}})
+
+
+def test_verdicts_reasons_and_commented_checkers():
+    key, run = b"k" * 32, "run"
+    nb = _synthetic(["exercises.check_gaussian_kl(kl)", "exercises.check_reparameterize(r)",
+                     "# exercises.check_toy_elbo(t)\n1 / 0", "exercises.check_mc_marginal(m)"])
+    nb.cells[0].outputs = [_signed(key, run, "gaussian_kl", "REFERENCE", "REFERENCE gaussian_kl: your code calls the "
+                                   "package's gaussian_kl (x), which computes ... Run exercises.hint('gaussian_kl') "
+                                   "for a hint.")]
+    nb.cells[1].outputs = [_signed(key, run, "reparameterize", "FAIL", "FAIL reparameterize: case 2 (s): largest "
+                                   "absolute difference 2 at index (0, 0). Run exercises.hint('reparameterize') for "
+                                   "a hint.")]
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                                  traceback=[])]
+    nb.cells[3].outputs = [_signed(key, run, "mc_log_marginal", "PASS", "PASS mc_log_marginal: all 7 cases match.")]
+    reasons: dict = {}
+    verdicts, errors, forged = grade.verdicts_of(nb, key=key, run=run, reasons=reasons)
+    assert verdicts == {"gaussian_kl": "REFERENCE", "reparameterize": "FAIL", "mc_log_marginal": "PASS"}
+    assert reasons == {"gaussian_kl": "your code calls the package's gaussian_kl (x), which computes ...",
+                       "reparameterize": "case 2 (s): largest absolute difference 2 at index (0, 0)."}
+    assert errors == ["cell 2 raised ZeroDivisionError: division by zero"]  # a commented-out checker is no ERROR
+    assert forged == []
+
+
+def test_score_missing_and_the_table():
+    reports = [grade.Report("a.ipynb", verdicts={"kl": "PASS", "z": "MISSING"}, expected=["kl", "z"],
+                            reasons={"z": "no checker ran"}),
+               grade.Report("=b.ipynb", verdicts={"kl": "FAIL"}, reasons={"kl": "-1 off: case 1"}, expected=["kl", "z"]),
+               grade.Report("notes.txt", "not a notebook", detail="not an .ipynb file (listed, not graded)")]
+    header, rows = grade.table(reports)
+    assert header == ["submission", "status", "score", "passed", "exercises", "kl", "kl reason", "z", "z reason",
+                      "detail"]
+    assert rows[0] == ["a.ipynb", "ok", "0.500", "1", "2", "PASS", "", "MISSING", "no checker ran", ""]
+    assert rows[1] == ["=b.ipynb", "ok", "0.000", "0", "2", "FAIL", "-1 off: case 1", "-", "", ""]
+    assert rows[2] == ["notes.txt", "not a notebook", "", "0", "0", "-", "", "-", "",
+                       "not an .ipynb file (listed, not graded)"]
+    assert [grade.csv_cell(x) for x in rows[1]][:7] == ["'=b.ipynb", "ok", "0.000", "0", "2", "FAIL", "'-1 off: case 1"]
+    text = grade.format_table(header, rows)
+    assert text.splitlines()[0].split() == ["submission", "status", "score", "kl", "z"]
+    assert "a.ipynb, z: no checker ran" in text and "notes.txt: not an .ipynb file" in text
+
+
+def test_which_course_notebook_a_submission_is():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("**Student edition.**"), nbformat.v4.new_markdown_cell("# 04 · Title")]
+    assert grade.course_number(nb, "03_kl_divergence.ipynb") == "03"
+    assert grade.course_number(nb, "alice.ipynb") == "04"
+    assert grade.course_number(nbformat.v4.new_notebook(), "alice.ipynb") is None
+    assert grade.expected_exercises(None) == []
+    names = grade.expected_exercises("03")
+    assert names[0] == "gaussian_kl"  # in the order of the solved notebook's checker cells
+
+
+def test_other_files_in_a_folder_are_listed(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".hidden").write_text("x")
+    (tmp_path / "a.ipynb").write_text("{}")
+    assert [p.name for p in grade.submissions([tmp_path])] == ["a.ipynb"]
+    assert [p.name for p in grade.submissions([tmp_path], others=True)] == ["a.ipynb", "notes.txt"]
+    reports = grade.grade_all([tmp_path], csv_path=None)
+    assert [(r.name, r.status, r.detail) for r in reports] == [
+        ("a.ipynb", "not a notebook", reports[0].detail), ("notes.txt", "not a notebook",
+                                                           "not an .ipynb file (listed, not graded)")]

@@ -103,6 +103,18 @@ def test_every_course_notebook_converts():
         assert not any(se.BEGIN in c.source and "nbgrader" not in c.metadata for c in marked.cells), path.name
 
 
+def test_the_cli_writes_nbgrader_sources(tmp_path, capsys):
+    from vae_course.__main__ import main
+
+    try:
+        code = main(["student-edition", str(tmp_path / "src"), "--nbgrader", str(NOTEBOOK)])
+    except SystemExit:
+        pytest.skip("python -m vae_course student-edition has no --nbgrader option yet")
+    assert code == 0 and "wrote 1 nbgrader source notebook" in capsys.readouterr().out
+    nb = nbformat.read(tmp_path / "src" / NOTEBOOK.name, as_version=4)
+    assert any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells)
+
+
 # --- end to end with the real nbgrader --------------------------------------------------------------------------------
 def _nbgrader_python(tmp_path_factory) -> str:
     if importlib.util.find_spec("nbgrader") is not None:
