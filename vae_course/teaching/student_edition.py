@@ -20,6 +20,11 @@ so that the cell still runs; a region in a markdown cell becomes "*Your answer h
 instructor's answers to "check your understanding"), clears every output and the saved widget state, and starts
 with a cell that says what this edition is and how to check the work. It is built with nbformat, never by editing
 notebook JSON by hand.
+
+:func:`nbgrader_source` (``python -m vae_course student-edition OUT --nbgrader``, or :func:`build_nbgrader`) is the
+nbgrader route: the solved notebook with nbgrader's cell metadata, each checker cell a locked autograded test worth
+one point per exercise that scores only a PASS, for an nbgrader course's ``source/ASSIGNMENT/`` folder
+(``tests/test_nbgrader.py`` runs ``nbgrader generate_assignment``, ``autograde`` and ``export`` on it).
 """
 from __future__ import annotations
 
