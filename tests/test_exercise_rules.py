@@ -337,6 +337,35 @@ def test_mine_or_reference_treats_reference_as_not_written(kl_replaces, capsys):
     assert exercises.mine_or_reference(_mine, "gaussian_kl") is _mine
 
 
+def test_another_exercises_reference_handed_out_as_a_fallback_is_no_reference(monkeypatch):
+    """A learner's train_step that uses the reference vae_loss (handed out by mine_or_reference because their own
+    vae_loss fails) does not hand train_step's work over, though that reference calls what train_step replaces; a
+    train_step that calls the package's loss itself does."""
+    from vae_course.objectives import losses
+
+    ex = exercises.EXERCISES["train_step"]
+    monkeypatch.setitem(exercises.EXERCISES, "train_step",
+                        dataclasses.replace(ex, replaces=("vae_course.objectives.losses.elbo",)))
+    vae_loss = exercises.EXERCISES["vae_loss"].reference  # calls losses.elbo inside
+
+    def step_with(loss_of):
+        def train_step(model, optimizer, x):
+            optimizer.zero_grad()
+            mu, logvar = model.encode(x)
+            logits = model.decode_logits(model.reparameterize(mu, logvar))
+            loss = loss_of(logits, x, mu, logvar) / len(x)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+        return train_step
+
+    fallback = exercises.check_train_step(step_with(vae_loss))
+    assert fallback.verdict == "PASS", fallback.message
+    own = exercises.check_train_step(step_with(
+        lambda logits, x, mu, logvar: losses.elbo(logits, x.reshape(len(x), -1), mu, logvar).total.sum()))
+    assert own.verdict == "REFERENCE" and "losses.elbo" in own.message, own.message
+
+
 def test_a_hand_written_checker_and_a_subclass_are_caught():
     ex = exercises.EXERCISES["vae_module"]
 
