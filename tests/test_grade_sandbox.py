@@ -131,8 +131,9 @@ def test_forged_verdicts_count_for_nothing(hostile):
     assert forged.status == "forged" and "cell 3 showed a verdict that no checker" in forged.detail
     with open(hostile["table"], newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["submission", "status", "gaussian_kl", "detail"]
-    assert rows[1][:3] == ["'=HYPERLINK(1)+forge.ipynb", "forged", "FAIL"]
+    assert rows[0] == ["submission", "status", "score", "passed", "exercises", "gaussian_kl", "gaussian_kl reason",
+                       "detail"]
+    assert rows[1][:6] == ["'=HYPERLINK(1)+forge.ipynb", "forged", "0.000", "0", "1", "FAIL"]
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
 
 
@@ -169,7 +170,8 @@ def test_a_submission_that_changes_the_package_stops_grading(tmp_path, monkeypat
     with pytest.raises(RuntimeError, match="the installed package vae_course changed while a.ipynb was graded"):
         grade.grade_all(books, csv_path=tmp_path / "g.csv")
     with open(tmp_path / "g.csv", newline="") as f:
-        assert list(csv.reader(f)) == [["submission", "status", "detail"], ["a.ipynb", "ok", ""]]
+        assert list(csv.reader(f)) == [["submission", "status", "score", "passed", "exercises", "detail"],
+                                       ["a.ipynb", "ok", "", "0", "0", ""]]
 
 
 def _cli(*args: str) -> subprocess.Popen:
@@ -199,8 +201,9 @@ def test_ctrl_c_stops_grading_with_the_rows_so_far(tmp_path):
     assert "Traceback" not in stdout + stderr
     assert f"interrupted: grading stopped after 1 of 3 submissions; their rows are in {out}." in stdout
     with open(out, newline="") as f:
-        assert list(csv.reader(f)) == [["submission", "status", "gaussian_kl", "detail"],
-                                       ["a_quick.ipynb", "ok", "PASS", ""]]
+        assert list(csv.reader(f)) == [["submission", "status", "score", "passed", "exercises", "gaussian_kl",
+                                        "gaussian_kl reason", "detail"],
+                                       ["a_quick.ipynb", "ok", "1.000", "1", "1", "PASS", "", ""]]
     time.sleep(0.5)
     assert _running("sleep 6013") == []
 
