@@ -85,14 +85,19 @@ SPECS = [
              (((mu - mu.mean(0)) ** 2).mean(0) > threshold).sum())),
           ("a 0-d tensor count", lambda mu, threshold=0.01: (mu.var(0) > threshold).sum())],
          [Wrong("mean of mu^2", lambda mu, threshold=0.01: int((mu.pow(2).mean(0) > threshold).sum()),
-                ("case 3 (means shifted", DIFF, "mean square")),
+                ("case 4 (means shifted", DIFF, "mean square")),
           Wrong("the std compared with the threshold", lambda mu, threshold=0.01: int((mu.std(0) > threshold).sum()),
-                ("case 2 (two dead units", DIFF, "standard deviation")),
+                ("case 3 (a unit that varies by 0.05", DIFF, "standard deviation")),
+          Wrong("mean |mu|", lambda mu, threshold=0.01: int((mu.abs().mean(0) > threshold).sum()),
+                ("case 2 (a dead unit held at 0.05", DIFF, "how large each unit's mean is")),
+          Wrong("a hard-coded threshold 0.01", lambda mu, threshold=0.01: int((mu.var(0) > 0.01).sum()),
+                ("case 5 (threshold = 0.25", DIFF, "ignores the threshold argument")),
           Wrong("the inactive units counted", lambda mu, threshold=0.01: int((mu.var(0) <= threshold).sum()),
                 ("case 1 (", DIFF, "inactive")),
           Wrong("the variance over the wrong axis", lambda mu, threshold=0.01: int((mu.var(1) > threshold).sum()),
                 ("case 1 (", DIFF))]),
-    Spec("condition_on_label", E.check_condition_on_label, condition_ok, in_dtype(condition_ok, F64),
+    Spec("condition_on_label", E.check_condition_on_label, condition_ok,
+         lambda v, y, num_classes=10: condition_ok(v.double(), y, num_classes).to(v.dtype),  # float64, v's dtype back
          [("torch.eye rows", lambda v, y, num_classes=10: torch.cat([v.flatten(1), torch.eye(num_classes)[y]], 1))],
          [Wrong("the label code first", lambda v, y, num_classes=10: torch.cat(
              [F.one_hot(y, num_classes).float(), v.reshape(len(v), -1)], 1), ("case 1 (", DIFF, "come first")),
@@ -101,7 +106,10 @@ SPECS = [
           Wrong("only the one-hot rows, as integers", lambda v, y, num_classes=10: F.one_hot(y, num_classes),
                 ("case 1 (", "wrong dtype")),
           Wrong("images not flattened", lambda v, y, num_classes=10: torch.cat([v, F.one_hot(y, num_classes).float()], 1),
-                ("case 2 (images (2, 1, 28, 28)", "raised"))]),
+                ("case 2 (images (2, 1, 28, 28)", "raised")),
+          Wrong("float64 one-hot rows (promote float32 v to float64)", lambda v, y, num_classes=10: torch.cat(
+              [v.flatten(1), torch.eye(num_classes, dtype=F64)[y]], 1),
+                ("case 1 (codes z", "wrong dtype: got torch.float64 for v of dtype torch.float32"))]),
 ]
 
 
@@ -113,7 +121,7 @@ def test_exercise(spec):
 def test_pass_messages_are_unchanged():
     expected = {E.check_cb_log_normalizer: (cb_ok, "cb_log_norm", 7), E.check_optimal_sigma: (sigma_ok, "best_sigma", 6),
                 E.check_iwae_estimate: (iwae_ok, "iwae_estimate", 7), E.check_kl_weight: (kl_weight_ok, "kl_weight", 11),
-                E.check_active_units: (active_ok, "active_units_from_means", 8),
+                E.check_active_units: (active_ok, "active_units_from_means", 9),
                 E.check_condition_on_label: (condition_ok, "condition_on_label", 7)}
     for check, (fn, name, n) in expected.items():
         assert check(fn).message == f"PASS {name}: all {n} cases match the reference (fixed and random inputs)."

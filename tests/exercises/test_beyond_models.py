@@ -1,5 +1,5 @@
 """The model exercises of notebooks 08-10 (vae_course.teaching.exercises.beyond_models): the importance log-weights and the
-bound from them, the free-bits KL, the CVAE's inputs and its forward pass."""
+bound from them, the free-bits KL."""
 import math
 
 import pytest
@@ -70,49 +70,6 @@ def free_bits_kl(mu, logvar, free_bits):
     return torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()
 
 
-def cvae_inputs(x, z, y, num_classes=10):
-    c = F.one_hot(y, num_classes).float()
-    return torch.cat([x.reshape(len(x), -1), c], dim=1), torch.cat([z, c], dim=1)
-
-
-def cvae_forward(model, x, y, eps):
-    c = F.one_hot(y, model.num_classes).float()
-    h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))
-    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
-    z = mu + torch.exp(0.5 * logvar) * eps
-    return model.fc4(F.relu(model.fc3(torch.cat([z, c], dim=1)))), mu, logvar
-
-
-def cvae_forward_f64(model, x, y, eps):
-    c = torch.eye(model.num_classes, dtype=F64)[y]
-    lin = [(m.weight.double(), m.bias.double()) for m in (model.fc1, model.fc_mu, model.fc_logvar, model.fc3, model.fc4)]
-    h = F.relu(F.linear(torch.cat([x.reshape(len(x), -1).double(), c], 1), *lin[0]))
-    mu, logvar = F.linear(h, *lin[1]), F.linear(h, *lin[2])
-    z = mu + logvar.mul(0.5).exp() * eps.double()
-    return F.linear(F.relu(F.linear(torch.cat([z, c], 1), *lin[3])), *lin[4]), mu, logvar
-
-
-def cvae_no_decoder_label(model, x, y, eps):
-    c = F.one_hot(y, model.num_classes).float()
-    h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))
-    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
-    return model.fc4(F.relu(model.fc3(mu + torch.exp(0.5 * logvar) * eps))), mu, logvar
-
-
-def cvae_forward_variant(**kw):
-    return lambda model, x, y, eps: tuple(t for t in _variant(model, x, y, eps, **kw))
-
-
-def _variant(model, x, y, eps, relu=True, noise=True, squash=False):
-    act = F.relu if relu else (lambda t: t)
-    c = F.one_hot(y, model.num_classes).float()
-    h = act(model.fc1(torch.cat([x.reshape(len(x), -1), c], 1)))
-    mu, logvar = model.fc_mu(h), model.fc_logvar(h)
-    z = mu + torch.exp(0.5 * logvar) * eps if noise else mu
-    logits = model.fc4(act(model.fc3(torch.cat([z, c], 1))))
-    return (torch.sigmoid(logits) if squash else logits), mu, logvar
-
-
 SPECS = [
     Spec("log_weights", E.check_log_weights, log_weights, log_weights_f64,
          [("Gaussian densities by hand, softplus", log_weights_by_hand)],
@@ -159,26 +116,6 @@ SPECS = [
               (-0.5 * (1 + lv - mu ** 2 - lv.exp())).sum(0), min=fb).sum(), (DIFF, "summing over the batch")),
           Wrong("no sum over the dimensions", lambda mu, lv, fb: torch.clamp(
               (-0.5 * (1 + lv - mu ** 2 - lv.exp())).mean(0), min=fb), ("wrong shape: got (3,), expected ()",))]),
-    Spec("cvae_inputs", E.check_cvae_inputs, cvae_inputs, in_dtype(cvae_inputs, F64),
-         [("torch.eye rows and flatten(1)", lambda x, z, y, num_classes=10: (
-             torch.cat([x.flatten(1), torch.eye(num_classes)[y]], 1), torch.cat([z, torch.eye(num_classes)[y]], 1)))],
-         [Wrong("the label first", lambda x, z, y, num_classes=10: tuple(
-             torch.cat([F.one_hot(y, num_classes).float(), v], 1) for v in (x.reshape(len(x), -1), z)),
-                ("case 1 (", "encoder input: largest absolute difference", "come first")),
-          Wrong("the raw label", lambda x, z, y, num_classes=10: tuple(
-              torch.cat([v, y[:, None].float()], 1) for v in (x.reshape(len(x), -1), z)),
-                ("encoder input: wrong shape: got (2, 785), expected (2, 794)", "one-hot")),
-          Wrong("the decoder input without the label", lambda x, z, y, num_classes=10: (cvae_inputs(x, z, y, num_classes)[0], z),
-                ("decoder input: wrong shape",)),
-          Wrong("images not flattened", lambda x, z, y, num_classes=10: (
-              torch.cat([x, F.one_hot(y, num_classes).float()], 1), z), ("case 1 (", "raised"))]),
-    Spec("cvae_forward", E.check_cvae_forward, cvae_forward, cvae_forward_f64,
-         [("the package's own reference", E.EXERCISES["cvae_forward"].reference)],
-         [Wrong("the decoder not conditioned", cvae_no_decoder_label, ("case 1 (", "raised", "wrong width")),
-          Wrong("no ReLU", cvae_forward_variant(relu=False), ("logits: largest absolute difference", "ReLU")),
-          Wrong("z = mu (no noise)", cvae_forward_variant(noise=False), ("case 1 (", DIFF, "ignores the noise")),
-          Wrong("pixel means returned", cvae_forward_variant(squash=True), (DIFF, "pixel means")),
-          Wrong("model.encode used", lambda m, x, y, e: m.encode(x, y), ("raised", "model's layers"))]),
 ]
 
 
@@ -216,10 +153,3 @@ def test_free_bits_reference_is_the_objective_of_fit():
     z = model.reparameterize(mu, logvar)
     from vae_course.objectives import bernoulli_nll
     assert torch.allclose(recon, bernoulli_nll(model.decode_logits(z), x), atol=1e-4)
-
-
-def test_cvae_reference_matches_the_package_cvae():
-    for _, args, _ in BM._cvae_cases():
-        got, want = BM._cvae_forward_reference(*args), BM._cvae_forward_package(*args)
-        assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got, want))
-        assert not hasattr(args[0], "encode")  # the checker's model has the layers only

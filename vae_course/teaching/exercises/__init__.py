@@ -25,7 +25,8 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.practice`        notebooks 05-06 (the loss, latent paths)
 * :mod:`~vae_course.teaching.exercises.practice_models` notebook 05 (the VAE module, one training step)
 * :mod:`~vae_course.teaching.exercises.beyond`          notebooks 07-10
-* :mod:`~vae_course.teaching.exercises.beyond_models`   notebooks 08-10 (log-weights, free bits, the CVAE's pass)
+* :mod:`~vae_course.teaching.exercises.beyond_models`   notebooks 08-09 (log-weights, the free-bits KL)
+* :mod:`~vae_course.teaching.exercises.collapse_cvae`   notebooks 09-10 (the free-bits objective, the CVAE's bound on log p(x))
 * :mod:`~vae_course.teaching.exercises.priors`          notebook 11 (the mixture's log-density, the Monte-Carlo KL)
 * :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (nearest-code quantisation)
 
@@ -34,7 +35,8 @@ A new exercise goes into the module of its notebook's part, as a checker and an 
 """
 from .beyond import (check_active_units, check_cb_log_normalizer, check_condition_on_label, check_iwae_estimate,
                      check_kl_weight, check_local_elbo, check_optimal_sigma)
-from .beyond_models import check_cvae_forward, check_cvae_inputs, check_free_bits, check_iwae_bound, check_log_weights
+from .beyond_models import check_free_bits, check_iwae_bound, check_log_weights
+from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .practice import check_hole_test, check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
@@ -48,7 +50,7 @@ from .vq import check_nearest_code
 
 __all__ = [
     "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
-    "check_condition_on_label", "check_cvae_forward", "check_cvae_inputs", "check_free_bits", "check_gaussian_kl",
+    "check_condition_on_label", "check_cvae_log_px_bound", "check_free_bits", "check_free_bits_objective", "check_gaussian_kl",
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
     "check_local_elbo", "check_log_q_tril", "check_code_score_grad", "check_importance_log_marginal", "check_kl_diag", "check_mc_elbo", "check_stl_elbo", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from .core import CheckResult, Exercise, compare, random_cases
+from .core import CheckResult, Exercise, compare, fail, random_cases
 
 
 # --- Notebook 07: likelihoods ---
@@ -200,11 +200,14 @@ def check_active_units(student_fn: Callable) -> CheckResult:
     """Notebook 09: ``active_units_from_means(mu, threshold=0.01) -> int`` for posterior means ``mu`` (N, D).
 
     Burda et al.'s criterion: ``A_u = Var_x(mu_u(x)) > threshold``. The cases keep every variance far from the
-    threshold, so the biased and the unbiased variance both pass; a shifted case catches ``mean(mu**2)``.
+    threshold, so the biased and the unbiased variance both pass. Each known mistake fails first on a case that only
+    it gets wrong: a unit held at 0.05 for every image (the mean size of mu, ``mean |mu|``), a unit that varies by
+    0.05 around 0 (the standard deviation), means shifted to 3 (``mean(mu**2)``), a threshold of 0.25 (a hard-coded
+    0.01).
     """
     def means(gen, scales, shift=0.0):
         scales = torch.tensor(scales)
-        return torch.randn(400, len(scales), generator=gen) * scales + shift  # (400, D)
+        return torch.randn(400, len(scales), generator=gen) * scales + torch.as_tensor(shift)  # (400, D)
 
     def make(gen):
         d = int(torch.randint(2, 17, (), generator=gen))
@@ -215,16 +218,29 @@ def check_active_units(student_fn: Callable) -> CheckResult:
 
     gen = torch.Generator().manual_seed(92)
     cases = [("all units active", (means(gen, [1.0, 1.0, 0.5]),), {}),
-             ("two dead units", (means(gen, [1.0, 0.0, 0.02, 0.8]),), {}),
-             ("means shifted away from 0 (a variance ignores the shift)", (means(gen, [0.01, 0.5], shift=3.0),), {}),
-             ("a larger threshold", (means(gen, [0.5, 0.2, 1.0]),), {"threshold": 0.1})]
+             ("a dead unit held at 0.05 for every image", (means(gen, [1.0, 0.0, 0.8], [0.0, 0.05, 0.0]),), {}),
+             ("a unit that varies by 0.05 around 0 (variance 0.0025)", (means(gen, [1.0, 0.0, 0.05, 0.8]),), {}),
+             ("means shifted away from 0 (a variance ignores the shift)", (means(gen, [0.0, 0.5], shift=3.0),), {}),
+             ("threshold = 0.25", (means(gen, [1.0, 0.2, 0.6, 0.3]),), {"threshold": 0.25})]
     cases += random_cases(make, 4, seed=93)
+    def mean_square(mu, threshold=0.01):
+        return int((mu.pow(2).mean(0) > threshold).sum())
+
+    def std_count(mu, threshold=0.01):
+        return int((mu.std(0) > threshold).sum())
+
+    def mean_size(mu, threshold=0.01):  # said only where it tells this mistake from the two above
+        count = int((mu.abs().mean(0) > threshold).sum())
+        return None if count in (mean_square(mu, threshold), std_count(mu, threshold)) else count
+
     diagnoses = [
         ("You might be measuring the mean square of each unit rather than its variance: a unit whose mean is "
-         "shifted away from 0 but never changes is not active.",
-         lambda mu, threshold=0.01: int((mu.pow(2).mean(0) > threshold).sum())),
-        ("Did you use the standard deviation where the variance belongs?",
-         lambda mu, threshold=0.01: int((mu.std(0) > threshold).sum())),
+         "shifted away from 0 but never changes is not active.", mean_square),
+        ("You might be measuring how large each unit's mean is, averaged over the images, rather than how much it "
+         "changes from image to image: a unit held at the same value for every image is not active.", mean_size),
+        ("Did you use the standard deviation where the variance belongs?", std_count),
+        ("Your count ignores the threshold argument: it should compare with the threshold it is given, not a fixed "
+         "number.", lambda mu, threshold=0.01: int((mu.var(0) > 0.01).sum())),
         ("You might be counting the inactive units (below the threshold) instead of the active ones.",
          lambda mu, threshold=0.01: int((mu.var(0) <= threshold).sum())),
     ]
@@ -239,7 +255,11 @@ def _condition_reference(v, y, num_classes=10):
 
 def check_condition_on_label(student_fn: Callable) -> CheckResult:
     """Notebook 10: ``condition_on_label(v, y, num_classes=10)`` -> ``(B, K + C)``: the rows of ``v`` (flattened to
-    ``(B, K)``) followed by the one-hot code of each label; how the CVAE feeds ``[x, y]`` and ``[z, y]``."""
+    ``(B, K)``) followed by the one-hot code of each label; how the CVAE feeds ``[x, y]`` and ``[z, y]``.
+
+    The answer must keep ``v``'s dtype (float32 rows for float32 ``v``): a float64 one-hot code would promote the
+    rows to float64, which the network's float32 layers refuse.
+    """
     def make(gen):
         b = int(torch.randint(1, 9, (), generator=gen))
         k = (2, 16, 784)[int(torch.randint(0, 3, (), generator=gen))]
@@ -257,7 +277,25 @@ def check_condition_on_label(student_fn: Callable) -> CheckResult:
         ("You might be appending the label itself as one number: it goes in as a one-hot code of num_classes "
          "entries.", lambda v, y, num_classes=10: torch.cat([v.reshape(len(v), -1), y[:, None].float()], 1)),
     ]
-    return compare(student_fn, _condition_reference, cases, name="condition_on_label", diagnoses=diagnoses)
+    name = "condition_on_label"
+
+    def keeps_dtype(v, y, num_classes=10):
+        out = student_fn(v, y, num_classes)
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != v.dtype:
+            raise _WrongDtype(f"wrong dtype: got {out.dtype} for v of dtype {v.dtype}: the rows must keep v's dtype "
+                              f"(the network's layers take {v.dtype}), so make the one-hot code in it.")
+        return out
+
+    result = compare(keeps_dtype, _condition_reference, cases, name=name, diagnoses=diagnoses)
+    if result.verdict == "FAIL" and "_WrongDtype" in result.message:
+        case = result.message.split(": ", 1)[1].split(" raised", 1)[0]
+        why = result.message.split("_WrongDtype: ", 1)[1].split(" Inputs:", 1)[0]
+        return fail(name, f"{case}: {why.rstrip('.')}.")
+    return result
+
+
+class _WrongDtype(Exception):
+    """The learner's rows are floats of another dtype than ``v``'s (raised inside the check, reported as a FAIL)."""
 
 
 EXERCISES = (
@@ -290,16 +328,21 @@ EXERCISES = (
         "The KL weight grows linearly from 0 at step 0 to beta at the end of the warm-up, and then stays at beta.",
         "The fraction of the warm-up done is step / warmup_steps, capped at 1; with warmup_steps == 0 there is no "
         "warm-up, so the weight is beta from the start (never divide by zero).",
-        "`beta * min(1.0, step / warmup_steps)`, and `beta` when `warmup_steps == 0`."), "09"),
+        "β_t = β · min(1, t / T) at step t of a warm-up of T steps, and β_t = β for every t when T = 0."), "09",
+        replaces=("vae_course.objectives.warmup.kl_weight",)),
     Exercise("active_units_from_means", check_active_units, _active_units_reference, (
         "A unit is active when its posterior mean changes with the input: measure how much column u of mu varies "
         "over the images.",
         "Take the variance over the images (dim 0) of each column (a variance ignores a common shift), compare it "
         "with the threshold, and count the columns above it as a Python int.",
-        "`int((mu.var(dim=0) > threshold).sum())`."), "09"),
+        "A_u = 1/(N − 1) Σ_n (μ_u(x_n) − μ̄_u)² with μ̄_u = (1/N) Σ_n μ_u(x_n); the answer is the number of u "
+        "with A_u > threshold, as an int."), "09",
+        replaces=("vae_course.evaluation.collapse.count_active_units", "vae_course.evaluation.collapse.active_units")),
     Exercise("condition_on_label", check_condition_on_label, _condition_reference, (
         "The CVAE gives the label to a network by appending its one-hot code to the network's input.",
         "Flatten v to (B, K); turn each label into a row of num_classes zeros with a 1 at the label (as floats); "
         "join the two along the feature axis, v first.",
-        "`torch.cat([v.reshape(len(v), -1), F.one_hot(y, num_classes).float()], dim=1)`."), "10"),
+        "Row b of the answer is [v_b flattened; e_(y_b)], with e_y ∈ {0, 1}^C the unit vector with its 1 at "
+        "position y, in v's dtype: torch.cat([___, ___], dim=___)."), "10",
+        replaces=("vae_course.models.cvae.one_hot", "vae_course.models.cvae.label_codes")),
 )

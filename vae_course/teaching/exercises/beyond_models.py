@@ -1,5 +1,6 @@
 """The exercises of notebooks 08-10 that work on a whole model: the importance log-weights of a VAE batch and the
-bound from them (08), the free-bits KL term (09), and the CVAE's conditioned inputs and forward pass (10).
+bound from them (08) and the free-bits KL term (09). (The build exercises of notebooks 09 and 10, the free-bits
+objective and the CVAE's bound on log p(x), are in :mod:`.collapse_cvae`.)
 
 Noise is passed in, so that every answer is deterministic: ``eps`` holds standard normal draws, ``(k, B, D)`` for
 the ``k`` importance samples of ``B`` images, ``(B, D)`` for one forward pass. The models are course models with
@@ -11,7 +12,6 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import Normal
 
@@ -174,143 +174,6 @@ def check_free_bits(student_fn: Callable) -> CheckResult:
     return compare(student_fn, _free_bits_reference, cases, name="free_bits_kl", diagnoses=diagnoses)
 
 
-# --- Notebook 10: the CVAE's conditioned inputs and forward pass ---
-def _one_hot(y, num_classes):
-    from ...models.cvae import one_hot
-
-    return one_hot(y, num_classes)
-
-
-def _cvae_inputs_reference(x, z, y, num_classes=10):
-    c = _one_hot(y, num_classes)  # (B, C)
-    return torch.cat([x.reshape(len(x), -1), c], dim=1), torch.cat([z, c], dim=1)  # (B, 784 + C), (B, D + C)
-
-
-def check_cvae_inputs(student_fn: Callable) -> CheckResult:
-    """Notebook 10: ``cvae_inputs(x, z, y, num_classes=10) -> (encoder_input, decoder_input)``.
-
-    ``x`` images ``(B, 1, 28, 28)`` or ``(B, 784)``, ``z`` codes ``(B, D)``, ``y`` integer labels ``(B,)``. The
-    encoder of :class:`vae_course.models.CVAE` reads ``[x, one_hot(y)]`` ``(B, 784 + C)`` and the decoder
-    ``[z, one_hot(y)]`` ``(B, D + C)``, the one-hot code last.
-    """
-    def make(gen):
-        b, d = int(torch.randint(1, 7, (), generator=gen)), int(torch.randint(1, 5, (), generator=gen))
-        return (torch.rand(b, 1, 28, 28, generator=gen), torch.randn(b, d, generator=gen),
-                torch.randint(0, 10, (b,), generator=gen)), {}
-
-    gen = torch.Generator().manual_seed(97)
-    cases = [("2 images (2, 1, 28, 28), codes (2, 2), labels 3, 7",
-              (torch.rand(2, 1, 28, 28, generator=gen), torch.tensor([[0.5, -1.0], [2.0, 0.0]]), torch.tensor([3, 7])),
-              {}),
-             ("flat images (3, 784), labels 0, 0, 9", (torch.rand(3, 784, generator=gen), torch.randn(3, 2, generator=gen),
-                                                       torch.tensor([0, 0, 9])), {}),
-             ("four classes only", (torch.rand(2, 784, generator=gen), torch.ones(2, 3), torch.tensor([1, 3])),
-              {"num_classes": 4}),
-             *random_cases(make, 4, seed=98)]
-
-    def swapped(x, z, y, num_classes=10):
-        c = _one_hot(y, num_classes)
-        return torch.cat([c, x.reshape(len(x), -1)], 1), torch.cat([c, z], 1)
-
-    def raw(x, z, y, num_classes=10):
-        c = y[:, None].float()
-        return torch.cat([x.reshape(len(x), -1), c], 1), torch.cat([z, c], 1)
-
-    diagnoses = [("The label code seems to come first: the CVAE appends it after the features.", swapped),
-                 ("You might be appending the label itself as one number: it goes in as a one-hot code of "
-                  "num_classes entries.", raw)]
-    return compare(student_fn, _cvae_inputs_reference, cases, name="cvae_inputs", diagnoses=diagnoses,
-                   names=("encoder input", "decoder input"))
-
-
-class CVAELayers(nn.Module):
-    """Only the layers of a :class:`vae_course.models.CVAE` (shared with it) and its sizes: no encode/decode."""
-
-    def __init__(self, cvae):
-        super().__init__()
-        self.fc1, self.fc_mu, self.fc_logvar, self.fc3, self.fc4 = (cvae.fc1, cvae.fc_mu, cvae.fc_logvar, cvae.fc3,
-                                                                    cvae.fc4)
-        self.num_classes, self.latent_dim = cvae.num_classes, cvae.latent_dim
-        self.source = {"cvae": cvae}  # a dict, so that the full model is not a submodule
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, latent_dim={self.latent_dim}"
-
-
-def _cvae_forward_reference(model, x, y, eps):
-    """``(logits, mu, logvar)`` of one CVAE pass with the given noise, from the layers of ``model``."""
-    with torch.no_grad():
-        c = _one_hot(y, model.num_classes)
-        h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], dim=1)))  # (B, 400)
-        mu, logvar = model.fc_mu(h), model.fc_logvar(h)  # (B, D) each
-        z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
-        return model.fc4(F.relu(model.fc3(torch.cat([z, c], dim=1)))), mu, logvar  # (B, 784), (B, D), (B, D)
-
-
-def _cvae_forward_package(layers, x, y, eps):
-    """The same pass through the package's own :meth:`CVAE.encode` and :meth:`CVAE.decode_logits`."""
-    cvae = layers.source["cvae"]
-    with torch.no_grad():
-        mu, logvar = cvae.encode(x, y)
-        return cvae.decode_logits(mu + torch.exp(0.5 * logvar) * eps, y), mu, logvar
-
-
-def _cvae_cases():
-    from ...models import CVAE
-
-    out = []
-    for i, (desc, sizes, b, flat) in enumerate([("CVAE 784-400-2, 3 images (3, 1, 28, 28)", {}, 3, False),
-                                                ("CVAE 784-16-3, 4 flat images (4, 784)",
-                                                 {"hidden_dim": 16, "latent_dim": 3}, 4, True)]):
-        with seeded(10 + i):
-            cvae = CVAE(**sizes)
-            with torch.no_grad():
-                cvae.fc_logvar.bias.fill_(-1.5)
-        gen = torch.Generator().manual_seed(20 + i)
-        x = torch.rand(b, 784, generator=gen)
-        y = torch.randint(0, 10, (b,), generator=gen)
-        out.append((desc, (CVAELayers(cvae), x if flat else x.reshape(b, 1, 28, 28), y,
-                           torch.randn(b, cvae.latent_dim, generator=gen)), {}))
-    return out
-
-
-def check_cvae_forward(student_fn: Callable) -> CheckResult:
-    """Notebook 10: ``cvae_forward(model, x, y, eps) -> (logits, mu, logvar)``, one pass of the CVAE by hand.
-
-    ``model`` holds the layers of a :class:`vae_course.models.CVAE` (``fc1``, ``fc_mu``, ``fc_logvar``, ``fc3``,
-    ``fc4``) and ``num_classes``; the checker's model has no ``encode``/``decode_logits``, so the pass is written
-    with the layers: the encoder reads ``[x, one_hot(y)]``, ``z = mu + sigma * eps``, the decoder reads
-    ``[z, one_hot(y)]``; ReLU after each hidden layer, logits out. Compared with ``CVAE.encode`` and
-    ``CVAE.decode_logits``.
-    """
-    def variant(relu=True, noise=True, std=True, squash=False, label_first=False):
-        def wrong(model, x, y, eps):
-            act = F.relu if relu else (lambda t: t)
-            c = _one_hot(y, model.num_classes)
-            flat = x.reshape(len(x), -1)
-            h = act(model.fc1(torch.cat([c, flat] if label_first else [flat, c], 1)))
-            mu, lv = model.fc_mu(h), model.fc_logvar(h)
-            z = mu + (torch.exp(0.5 * lv if std else lv) * eps if noise else 0)
-            logits = model.fc4(act(model.fc3(torch.cat([c, z] if label_first else [z, c], 1))))
-            return torch.sigmoid(logits) if squash else logits, mu, lv
-        return wrong
-
-    diagnoses = [("You might be missing the ReLU after a hidden layer.", variant(relu=False)),
-                 ("Your z ignores the noise eps: decode a sample of q, not its mean.", variant(noise=False)),
-                 ("Did you use the variance where the standard deviation belongs?", variant(std=False)),
-                 ("Those look like pixel means: return the logits, before any sigmoid.", variant(squash=True)),
-                 ("The label code seems to come first: the CVAE appends it after x and after z.",
-                  variant(label_first=True))]
-    notes = [("mat1 and mat2", "A layer got an input of the wrong width: both the encoder's input and the decoder's "
-                               "need the one-hot label appended."),
-             ("object has no attribute 'encode'", "Write the pass with the model's layers (model.fc1, ...): the "
-                                                  "checker's model has no encode or decode_logits."),
-             ("object has no attribute 'decode", "Write the pass with the model's layers (model.fc3, model.fc4): the "
-                                                 "checker's model has no decode_logits.")]
-    return compare(student_fn, _cvae_forward_package, _cvae_cases(), name="cvae_forward", diagnoses=diagnoses,
-                   names=("logits", "mu", "logvar"), error_notes=notes, inputs="seeded models, images and noise")
-
-
 EXERCISES = (
     Exercise("log_weights", check_log_weights, _log_weights_reference, (
         "Each importance weight compares the joint p(x, z) with the proposal q(z|x) at a draw z from q; in log "
@@ -333,22 +196,7 @@ EXERCISES = (
         "dimension's KL, averaged over the batch, counts as at least free_bits.",
         "Compute the KL per image and per dimension, (B, D), without summing; average over the batch to get one "
         "KL per dimension; raise every one below free_bits to free_bits; sum over the dimensions.",
-        "`kl_dims = -0.5 * (1 + logvar - mu**2 - logvar.exp())` and "
-        "`torch.clamp(kl_dims.mean(dim=0), min=free_bits).sum()`."), "09"),
-    Exercise("cvae_inputs", check_cvae_inputs, _cvae_inputs_reference, (
-        "The CVAE gives the label to both networks: the encoder reads the image and the label, the decoder the "
-        "code and the label, the label as a one-hot code.",
-        "Flatten the images to (B, 784); make float one-hot rows of length num_classes from the integer labels; "
-        "append them after the features of x and after those of z, along the feature axis.",
-        "`c = F.one_hot(y, num_classes).float()`, `torch.cat([x.reshape(len(x), -1), c], dim=1)` and "
-        "`torch.cat([z, c], dim=1)`."), "10"),
-    Exercise("cvae_forward", check_cvae_forward, _cvae_forward_reference, (
-        "A CVAE pass is a VAE pass in which both networks also read the label: encode [x, y] to mu and logvar, "
-        "draw z with the given noise, decode [z, y] to logits.",
-        "Build the one-hot label rows; the encoder's hidden layer reads the flattened image with the label "
-        "appended, then a ReLU and the two heads; z shifts and scales eps; the decoder's hidden layer reads z with "
-        "the label appended, then a ReLU and the output layer (no sigmoid).",
-        "`h = F.relu(model.fc1(torch.cat([x.reshape(len(x), -1), c], 1)))`, "
-        "`mu, logvar = model.fc_mu(h), model.fc_logvar(h)`, `z = mu + torch.exp(0.5 * logvar) * eps`, "
-        "`logits = model.fc4(F.relu(model.fc3(torch.cat([z, c], 1))))`."), "10"),
+        "KL_u(x_b) = ½ (μ_bu² + σ_bu² − 1 − log σ_bu²) for each image b and dimension u; the term is "
+        "Σ_u max(λ, (1/B) Σ_b KL_u(x_b)), with λ = free_bits: average over ___, clamp from ___, sum over ___."),
+        "09"),
 )
