@@ -420,6 +420,23 @@ def test_reveal(prediction, measured, kwargs, expect, capsys):
         assert "within" not in out
 
 
+def longest_solution(nb) -> int:
+    """The most code lines (not blank, not comments) in one solution region of ``nb``."""
+    best = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        count = None
+        for line in cell.source.splitlines():
+            marker = student_edition._MARKER.match(line)
+            if marker:
+                best = max(best, count or 0) if marker["kind"] == "END" else best
+                count = 0 if marker["kind"] == "BEGIN" else None
+            elif count is not None and line.strip() and not line.strip().startswith("#"):
+                count += 1
+    return best
+
+
 def report() -> str:
     """The findings as Markdown, one section per notebook, then the hints."""
     lines = ["# Exercise rules (issue 24): what still fails", "",
@@ -435,6 +452,11 @@ def report() -> str:
     hints = hint_findings()
     lines.append(f"## Third hints: {len(hints) or 'nothing'} found")
     lines += [f"- {f}" for f in hints]
+    lines.append("")
+    lines.append("## Build exercises: the longest solution region of each notebook (code lines, for issue 24's "
+                 "'at least ~5 lines'; not a test)")
+    for path in course_notebooks():
+        lines.append(f"- {path.name}: {longest_solution(nbformat.read(path, as_version=4))}")
     lines.append("")
     unlisted = []
     for name, ex in exercises.EXERCISES.items():
