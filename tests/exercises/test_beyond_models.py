@@ -61,8 +61,35 @@ def lw_parts(model, x, eps):
     return BM._log_weight_parts(model, x, eps)[:3]
 
 
-def iwae_bound(model, x, eps):
-    return torch.logsumexp(log_weights(model, x, eps), dim=0) - math.log(eps.shape[0])
+def iwae_bound(model, x, eps, chunk=None):
+    """The solved exercise: one logsumexp per chunk of samples, one more over the chunks, then minus log k."""
+    k = eps.shape[0]
+    size = chunk or k
+    pieces = [torch.logsumexp(log_weights(model, x, eps[s:s + size]), dim=0) for s in range(0, k, size)]  # (B,) each
+    return torch.logsumexp(torch.stack(pieces), dim=0) - math.log(k)
+
+
+def iwae_bound_max_shift(model, x, eps, chunk=None):
+    """Equivalent: a running max-shifted sum of the weights, chunk by chunk, in float64."""
+    k = eps.shape[0]
+    size = chunk or k
+    running, total = None, None
+    for s in range(0, k, size):
+        w = log_weights(model, x, eps[s:s + size]).double()  # (c, B)
+        m = w.max(0).values if running is None else torch.maximum(running, w.max(0).values)
+        total = (torch.exp(w - m).sum(0) if total is None else total * torch.exp(running - m) + torch.exp(w - m).sum(0))
+        running = m
+    return running + torch.log(total / k)
+
+
+def iwae_chunked(combine):
+    """A wrong answer built from the chunks' (logsumexp, size) pairs."""
+    def wrong(model, x, eps, chunk=None):
+        size = chunk or eps.shape[0]
+        parts = [(torch.logsumexp(log_weights(model, x, eps[s:s + size]), 0), len(eps[s:s + size]))
+                 for s in range(0, eps.shape[0], size)]
+        return combine(parts, eps.shape[0], size)
+    return wrong
 
 
 def free_bits_kl(mu, logvar, free_bits):
@@ -90,16 +117,30 @@ SPECS = [
                 ("case 1 (", "wrong shape: got (3, 5), expected (5, 3)", "transposed")),
           Wrong("z not flattened for the decoder", lambda m, x, e: m.decode_logits(
               m.encode(x)[0] + e).sum(-1), ("case 1 (", "raised"))]),
-    Spec("iwae_bound", E.check_iwae_bound, iwae_bound, lambda m, x, e: iwae_bound(m, x, e).double(),
-         [("max shift by hand", lambda m, x, e: (lambda w: w.max(0).values + torch.log(
-             torch.exp(w - w.max(0).values).mean(0)))(log_weights(m, x, e)))],
-         [Wrong("log k forgotten", lambda m, x, e: torch.logsumexp(log_weights(m, x, e), 0),
+    Spec("iwae_bound", E.check_iwae_bound, iwae_bound, lambda m, x, e, chunk=None: iwae_bound(m, x, e, chunk).double(),
+         [("a running max shift, chunk by chunk, in float64", iwae_bound_max_shift),
+          ("logsumexp as a tensor method over the stacked chunks",
+           iwae_chunked(lambda parts, k, size: torch.stack([p for p, _ in parts]).logsumexp(0) - math.log(k)))],
+         [Wrong("log k forgotten", lambda m, x, e, chunk=None: torch.logsumexp(log_weights(m, x, e), 0),
                 ("case 1 (", DIFF, "1/k")),
-          Wrong("the mean log-weight (the ELBO)", lambda m, x, e: log_weights(m, x, e).mean(0),
+          Wrong("the mean log-weight (the ELBO)", lambda m, x, e, chunk=None: log_weights(m, x, e).mean(0),
                 ("case 1 (", DIFF, "ELBO")),
-          Wrong("log of the mean weight (underflows)", lambda m, x, e: log_weights(m, x, e).exp().mean(0).log(),
-                ("case 1 (", DIFF, "inf or NaN")),
-          Wrong("one bound for the batch", lambda m, x, e: iwae_bound(m, x, e).mean(), ("wrong shape",))]),
+          Wrong("log of the mean weight (underflows)",
+                lambda m, x, e, chunk=None: log_weights(m, x, e).exp().mean(0).log(), ("case 1 (", DIFF, "inf or NaN")),
+          Wrong("one bound for the batch", lambda m, x, e, chunk=None: iwae_bound(m, x, e, chunk).mean(),
+                ("wrong shape",)),
+          Wrong("chunk ignored: all k samples decoded at once", lambda m, x, e, chunk=None: iwae_bound(m, x, e),
+                ("case 2 (", "decode_logits received 150 codes in one call", "at most 30")),
+          Wrong("the average of the chunks' own bounds", iwae_chunked(
+              lambda parts, k, size: torch.stack([p - math.log(n) for p, n in parts]).mean(0)),
+                ("case 2 (", DIFF, "averaging the chunks' own bounds")),
+          Wrong("the chunks' log-sums added", iwae_chunked(
+              lambda parts, k, size: torch.stack([p for p, _ in parts]).sum(0) - math.log(k)),
+                ("case 2 (", DIFF, "combine by a logsumexp")),
+          Wrong("every chunk counted as full", iwae_chunked(
+              lambda parts, k, size: torch.stack([p for p, _ in parts]).logsumexp(0) - math.log(len(parts) * size)),
+                ("case 3 (", DIFF, "the last chunk is shorter")),
+          Wrong("no chunk argument", lambda m, x, e: iwae_bound(m, x, e), ("no chunk argument",), names_case=False)]),
     Spec("free_bits_kl", E.check_free_bits, free_bits_kl, in_dtype(free_bits_kl, F64),
          [("torch.maximum with a tensor", lambda mu, lv, fb: torch.maximum(
              (0.5 * (mu ** 2 + lv.exp() - 1 - lv)).mean(0), torch.tensor(fb)).sum()),

@@ -60,8 +60,8 @@ def check_optimal_sigma(student_fn: Callable) -> CheckResult:
 
     cases = [
         ("every pixel off by 0.1: sigma = 0.1", (torch.zeros(2, 784), torch.full((2, 784), 0.1)), {}),
-        ("half the pixels off by 1: sigma = sqrt(1/2)",
-         (torch.zeros(1, 784), torch.cat([torch.ones(1, 392), torch.zeros(1, 392)], dim=1)), {}),
+        ("a quarter of the pixels off by 0.8: sigma = 0.4",
+         (torch.zeros(1, 784), torch.cat([torch.full((1, 196), 0.8), torch.zeros(1, 588)], dim=1)), {}),
     ]
     cases += random_cases(make, 4, seed=71)
     diagnoses = [
@@ -69,6 +69,12 @@ def check_optimal_sigma(student_fn: Callable) -> CheckResult:
          lambda mean, x: optimal_gaussian_sigma(mean, x) ** 2),
         ("You might be summing the squared errors over the pixels where the optimum averages them.",
          lambda mean, x: optimal_gaussian_sigma(mean, x) * math.sqrt(x.shape[1])),
+        ("Your value looks like the spread of the residual around its own average (a standard deviation of x - "
+         "mean): an error that is the same on every pixel then counts as 0, but -log N counts it in full. s* "
+         "measures the residual from 0, not from its average.",
+         lambda mean, x: (x - mean).std(dim=1, unbiased=False)),
+        ("You might be averaging the absolute errors: s* comes from the squared errors (averaged, then the root).",
+         lambda mean, x: (x - mean).abs().mean(dim=1)),
     ]
     return compare(student_fn, _sigma_reference, cases, name="best_sigma", diagnoses=diagnoses)
 
@@ -304,26 +310,33 @@ EXERCISES = (
         "it has a closed form in terms of atanh, and the answer is its log, elementwise.",
         "With t = 1 - 2 lam, C is a ratio whose numerator and denominator change sign together at lam = 1/2. Form "
         "the (positive) ratio first and take the log of it, not the difference of two logs; keep the input's shape.",
-        "`torch.log(2 * torch.atanh(1 - 2 * lam) / (1 - 2 * lam))`."), "07"),
+        "log C(λ) = log[ 2 artanh(t) / t ] with t = 1 − 2λ: one log of a positive ratio (skeleton: "
+        "`torch.log(___ / ___)`)."), "07",
+        replaces=("vae_course.evaluation.likelihoods.cb_log_normalizer",
+                  "vae_course.evaluation.likelihoods.bernoulli_pmf_integral")),
     Exercise("best_sigma", check_optimal_sigma, _sigma_reference, (
         "For a fixed mean, -log N(x; mean, sigma^2 I) trades the squared error against log sigma; the best "
         "sigma matches the typical error per pixel, one value per image.",
         "Set the derivative with respect to sigma to zero: the optimal variance is the squared residual averaged "
         "over the D pixels of each image. Return sigma, not its square, shape (B,).",
-        "`(x - mean).pow(2).mean(dim=1).sqrt()`."), "07"),
+        "s*² = (1/D) Σ_j (x_j − x̂_j)², one value per image; return s* = √(s*²), shape (B,)."), "07",
+        replaces=("vae_course.evaluation.likelihoods.optimal_gaussian_sigma",)),
     Exercise("iwae_estimate", check_iwae_estimate, _iwae_reference, (
         "The bound is the log of the average importance weight, computed from the log-weights without ever "
         "leaving log space (the weights themselves underflow to 0).",
         "The log of a sum of exponentials is a logsumexp over the k samples (dim 0); dividing the sum by k to "
         "average it subtracts log k in log space.",
-        "`torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])`."), "08"),
+        "log((1/k) Σ_i e^{log w_i}) = logsumexp_i(log w_i) − log k, the logsumexp over dim 0 (the k samples)."),
+        "08", replaces=("vae_course.evaluation.iwae.iwae_from_log_weights", "vae_course.evaluation.iwae.log_mean_exp",
+                        "vae_course.theory.toy.log_mean_exp")),
     Exercise("local_elbo", check_local_elbo, _local_elbo_reference, (
         "The ELBO of one image's own q is E_q[log p(x, z)] + H(q): the expectation by the reparameterization with "
         "the given draws, the entropy of the diagonal Gaussian in closed form.",
         "Turn the (S, D) noise into codes z = mu + sigma * eps of shape (S, B, D) (sigma from logvar), average "
         "log_joint(z) over the S draws, and add the entropy, summed over the D dimensions of each image.",
-        "`log_joint(mu + torch.exp(0.5 * logvar) * eps[:, None]).mean(0) + 0.5 * (math.log(2 * math.pi) + 1 + "
-        "logvar).sum(-1)`."), "08"),
+        "ELBO_b ≈ (1/S) Σ_s log p(x_b, μ_b + σ_b ⊙ ε_s) + ½ Σ_j (log 2π + 1 + ℓ_bj), with σ = e^{ℓ/2}, ℓ = logvar; "
+        "the codes have shape (S, B, D): eps gets a new axis for the images."), "08",
+        replaces=("vae_course.evaluation.amortization.noise_elbo",)),
     Exercise("kl_weight", check_kl_weight, _kl_weight_reference, (
         "The KL weight grows linearly from 0 at step 0 to beta at the end of the warm-up, and then stays at beta.",
         "The fraction of the warm-up done is step / warmup_steps, capped at 1; with warmup_steps == 0 there is no "

@@ -8,14 +8,17 @@ seeded weights (the log-variance head pushed away from 0, so that a standard dev
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.distributions import Normal
 
-from .core import CheckResult, Exercise, compare, random_cases, seeded
+from .core import (CheckResult, Exercise, attempt, checker, compare, describe_inputs, fail, mismatch, passed,
+                   random_cases, recognise, require, seeded)
 
 
 def _vae(input_dim=784, hidden_dim=400, latent_dim=2, seed=0):
@@ -101,26 +104,119 @@ def check_log_weights(student_fn: Callable) -> CheckResult:
                    diagnoses=LOG_WEIGHT_DIAGNOSES, inputs="seeded models, images and noise")
 
 
-def _iwae_bound_reference(model, x, eps):
+def _iwae_bound_reference(model, x, eps, chunk=None):
+    """``L_k`` of each image from all ``k`` log-weights at once, ``(B,)``: the chunks do not change the value."""
     return torch.logsumexp(_log_weights_reference(model, x, eps), dim=0) - math.log(eps.shape[0])
 
 
-def check_iwae_bound(student_fn: Callable) -> CheckResult:
-    """Notebook 08: ``iwae_bound(model, x, eps) -> (B,)``, the importance-weighted bound L_k from the log-weights.
+class CountingVAE(nn.Module):
+    """A course VAE seen through ``encode`` and ``decode_logits`` only, remembering the most codes that one
+    ``decode_logits`` call received (how :func:`check_iwae_bound` sees whether the samples were decoded in chunks)."""
 
-    The same inputs as :func:`check_log_weights`; the answer is the log of the average of the ``k`` weights of each
-    image, computed in log space (usually ``iwae_estimate(log_weights(model, x, eps))``).
-    """
-    diagnoses = [
-        ("You might be missing the 1/k of the average: your value is the log of the sum of the weights.",
-         lambda model, x, eps: torch.logsumexp(_log_weights_reference(model, x, eps), 0)),
-        ("You averaged the log-weights: that is the ELBO estimate. The bound averages the weights, then takes the log.",
-         lambda model, x, eps: _log_weights_reference(model, x, eps).mean(0)),
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+        self.latent_dim = vae.latent_dim
+        self.largest_call = 0
+
+    def encode(self, x):
+        return self.vae.encode(x)
+
+    def decode_logits(self, z):
+        self.largest_call = max(self.largest_call, z.numel() // z.shape[-1])
+        return self.vae.decode_logits(z)
+
+    def decode(self, z):
+        return torch.sigmoid(self.decode_logits(z))
+
+
+def _chunk_log_sums(model, x, eps, chunk):
+    """The reference's log-weights split into chunks: ``[(logsumexp over the chunk, its size), ...]``."""
+    log_w = _log_weights_reference(model, x, eps)  # (k, B)
+    size = chunk or len(log_w)
+    return [(torch.logsumexp(log_w[s:s + size], dim=0), len(log_w[s:s + size])) for s in range(0, len(log_w), size)]
+
+
+IWAE_BOUND_DIAGNOSES = [
+    ("You might be missing the 1/k of the average: your value is the log of the sum of the weights.",
+     lambda model, x, eps, chunk=None: torch.logsumexp(_log_weights_reference(model, x, eps), 0)),
+    ("You averaged the log-weights: that is the ELBO estimate. The bound averages the weights, then takes the log.",
+     lambda model, x, eps, chunk=None: _log_weights_reference(model, x, eps).mean(0)),
+    ("You might be averaging the chunks' own bounds: each is a bound with fewer samples, lower than L_k. Combine the "
+     "chunks' log-sums of weights first, and take the average over all k weights once.",
+     lambda model, x, eps, chunk=None: torch.stack([s - math.log(n) for s, n in _chunk_log_sums(
+         model, x, eps, chunk)]).mean(0)),
+    ("You might be adding the chunks' log-sums: the sums of the weights add, so their logs combine by a "
+     "logsumexp, not by +.", lambda model, x, eps, chunk=None: torch.stack([s for s, _ in _chunk_log_sums(
+         model, x, eps, chunk)]).sum(0) - math.log(eps.shape[0])),
+    ("Your average seems to count chunk samples in every chunk: when chunk does not divide k the last chunk is "
+     "shorter, and the average is over the k = eps.shape[0] weights themselves.",
+     lambda model, x, eps, chunk=None: torch.logsumexp(torch.stack([s for s, _ in _chunk_log_sums(
+         model, x, eps, chunk)]), 0) - math.log(len(_chunk_log_sums(model, x, eps, chunk)) * (chunk or len(eps)))),
+]
+
+
+def _iwae_bound_cases():
+    big, small = _vae(), _vae(16, 8, 3, seed=1)
+    gen = torch.Generator().manual_seed(82)
+    return [
+        ("VAE 784-400-2, 3 binary images (3, 1, 28, 28), k = 5, no chunk given",
+         (big, _binary(1, (3, 1, 28, 28)), torch.randn(5, 3, 2, generator=gen)), {}),
+        ("VAE 784-400-2, 3 images, k = 50 in chunks of 10",
+         (big, _binary(4, (3, 1, 28, 28)), torch.randn(50, 3, 2, generator=gen)), {"chunk": 10}),
+        ("a small VAE 16-8-3 on 4 flat 16-pixel images, k = 7 in chunks of 3 (the last chunk holds 1)",
+         (small, _binary(3, (4, 16)), torch.randn(7, 4, 3, generator=gen)), {"chunk": 3}),
+        ("VAE 784-400-2, 2 flat images (2, 784), k = 5 in chunks of 1",
+         (big, _binary(2, (2, 784)), torch.randn(5, 2, 2, generator=gen)), {"chunk": 1}),
+        ("a small VAE 16-8-3, 4 images, k = 4 with chunk = 10 (one chunk)",
+         (small, _binary(5, (4, 16)), torch.randn(4, 4, 3, generator=gen)), {"chunk": 10}),
     ]
-    return compare(student_fn, _iwae_bound_reference, _log_weight_cases()[:1] + [
-        ("VAE 784-400-2, 3 images, k = 50", (_vae(), _binary(4, (3, 1, 28, 28)),
-                                             torch.randn(50, 3, 2, generator=torch.Generator().manual_seed(82))), {}),
-    ] + _log_weight_cases()[2:], name="iwae_bound", diagnoses=diagnoses, inputs="seeded models, images and noise")
+
+
+@checker
+def check_iwae_bound(student_fn: Callable) -> CheckResult:
+    """Notebook 08: ``iwae_bound(model, x, eps, chunk=None) -> (B,)``, the importance-weighted bound L_k from the
+    log-weights, the ``k`` samples decoded ``chunk`` at a time.
+
+    The same inputs as :func:`check_log_weights`, and ``chunk``, the most samples per decoder call (``None``: all
+    ``k`` at once). The answer is the log of the average of each image's ``k`` weights, computed in log space with
+    one logsumexp per chunk and one more over the chunks. The model the checker passes counts the codes of each
+    ``decode_logits`` call: a call with more than ``chunk * B`` codes fails, even with the right values.
+    """
+    name = "iwae_bound"
+    if not callable(student_fn):
+        return fail(name, "pass your function itself, without calling it: check_iwae_bound(my_function), not "
+                          "check_iwae_bound(my_function()).")
+    try:
+        params = inspect.signature(student_fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if params and "chunk" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return fail(name, "your function has no chunk argument: its signature should be iwae_bound(model, x, eps, "
+                          "chunk=None).")
+    cases = _iwae_bound_cases()
+    for i, (desc, (model, x, eps), kwargs) in enumerate(cases, start=1):
+        want = _iwae_bound_reference(model, x, eps)
+        spy = CountingVAE(model)
+        got = attempt(name, f"case {i} ({desc})", student_fn, spy, x.clone(), eps.clone(), **kwargs)
+        inputs = describe_inputs((model, x, eps), kwargs)
+        why = mismatch(got, want)
+        if why:
+            known = recognise(got, IWAE_BOUND_DIAGNOSES, (model, x, eps), kwargs)
+            if known:
+                why = mismatch(got, want, generic=False) + known
+            return fail(name, f"case {i} ({desc}): {why} Inputs: {inputs}.")
+        chunk = kwargs.get("chunk")
+        if chunk is not None:
+            most = min(chunk, len(eps)) * x.shape[0]
+            require(name, spy.largest_call <= most,
+                    f"case {i} ({desc}): your values are right, but decode_logits received {spy.largest_call} codes in "
+                    f"one call; with chunk = {chunk} and {x.shape[0]} images a call should decode at most {most}. "
+                    f"Split the noise along its first axis into chunks of chunk samples, and keep one log-sum per "
+                    f"chunk. "
+                    f"Inputs: {inputs}.")
+    return passed(name, f"all {len(cases)} cases match the reference, each decoded in chunks as asked (seeded models, "
+                        f"images and noise).")
 
 
 # --- Notebook 09: the free-bits KL term ---
@@ -182,15 +278,22 @@ EXERCISES = (
         "the k * B codes in one batch (reshape to (k * B, D) and back). The decoder's log-likelihood is minus the "
         "BCE from the logits summed over the pixels; the prior's and q's log densities are summed over the latent "
         "dimensions.",
-        "`z = mu + torch.exp(0.5 * logvar) * eps`, "
-        "`log_px_z = -F.binary_cross_entropy_with_logits(logits, x_flat.expand_as(logits), reduction='none').sum(-1)`, "
-        "`log_pz = Normal(0, 1).log_prob(z).sum(-1)`, `log_qz = Normal(mu, torch.exp(0.5 * logvar)).log_prob(z)"
-        ".sum(-1)`, and `log_px_z + log_pz - log_qz`."), "08"),
+        "z_ib = μ_b + σ_b ⊙ ε_ib with σ = e^{ℓ/2}; log p(x|z) = Σ_j [x_j η_j − softplus(η_j)] over the 784 pixels "
+        "(η the logits); log p(z) = Σ_d [−½ z_d² − ½ log 2π]; log q(z|x) = Σ_d [−½ ε_d² − ½ ℓ_d − ½ log 2π]; "
+        "log w = log p(x|z) + log p(z) − log q(z|x)."), "08",
+        replaces=("vae_course.evaluation.iwae.vae_log_joint", "vae_course.evaluation.iwae.vae_proposal",
+                  "vae_course.evaluation.iwae.model_log_weights")),
     Exercise("iwae_bound", check_iwae_bound, _iwae_bound_reference, (
-        "The importance-weighted bound L_k of an image is the log of the average of its k importance weights.",
-        "Compute the (k, B) log-weights with your log_weights, then average the weights over the k samples "
-        "without leaving log space, as iwae_estimate does.",
-        "`torch.logsumexp(log_weights(model, x, eps), dim=0) - math.log(eps.shape[0])`."), "08"),
+        "The importance-weighted bound L_k of an image is the log of the average of its k importance weights; in "
+        "chunks, the sum of all k weights is the sum of the chunks' sums.",
+        "Loop over the k samples chunk at a time (the last chunk may be shorter); for each chunk compute its "
+        "(c, B) log-weights with your log_weights and keep their logsumexp over the samples, (B,); combine the "
+        "kept values with one more logsumexp, and only then divide by k (in log space).",
+        "s_j = logsumexp_{i in C_j} log w_i for the chunks C_1, ..., C_m of the k indices; "
+        "L_k = logsumexp_j s_j − log k. Skeleton: `pieces.append(torch.logsumexp(___, dim=0))`, then "
+        "`torch.logsumexp(torch.stack(pieces), dim=0) - ___`."), "08",
+        replaces=("vae_course.evaluation.iwae.iwae_bound", "vae_course.evaluation.iwae.importance_weighted_bound",
+                  "vae_course.evaluation.iwae.iwae_from_log_weights", "vae_course.evaluation.iwae.model_log_weights")),
     Exercise("free_bits_kl", check_free_bits, _free_bits_reference, (
         "Free bits stops the optimizer from pushing a latent dimension's KL below free_bits nats: each "
         "dimension's KL, averaged over the batch, counts as at least free_bits.",
