@@ -726,7 +726,7 @@ def test_a_missing_figure_label_stops_the_build_with_one_sentence(tmp_path, asse
     with pytest.raises(slides.DeckError) as err:
         slides.build_lectures(tmp_path / "out", lectures, notebooks, readme)
     message = str(err.value)
-    assert message == ("1_first.md, slide 3: no cell of 00_alpha.ipynb, 01_beta.ipynb is tagged 'figure:no-such-plot': "
+    assert message == ("lectures/1_first.md, slide 3: no cell of 00_alpha.ipynb, 01_beta.ipynb is tagged 'figure:no-such-plot': "
                        "tag the cell whose stored output is that figure, or fix the label")
     monkeypatch.setattr(slides.build_lectures, "__defaults__", (lectures, notebooks, readme))
     assert main(["slides", str(tmp_path / "cli")]) == 1

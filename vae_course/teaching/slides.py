@@ -213,7 +213,7 @@ LECTURE_CSS = """
   --r-heading-text-transform: none; --r-block-margin: 14px; --r-heading-margin: 0 0 14px 0;
   --r-heading-line-height: 1.15; }
 .reveal .slides { text-align: left; }
-.reveal .slides section > .vae-slide { box-sizing: border-box; height: 720px; width: 1280px; padding: 16px 28px 18px;
+.reveal .slides section > .vae-slide { box-sizing: border-box; height: 720px; width: 1280px; padding: 10px 28px 12px;
   display: flex; flex-direction: column; overflow: hidden; }
 .vae-slide > .vae-part { flex: 0 0 auto; display: flex; flex-direction: column; min-height: 0; }
 .vae-slide > .vae-part > * { flex: 0 0 auto; }
@@ -455,7 +455,7 @@ def render_lecture(lecture: Lecture, notebooks_dir: Path = NOTEBOOKS, mathjax: s
     notebooks = {p: nbformat.read(p, as_version=4) for p in paths}
     sections = []
     for number, slide in enumerate(lecture.slides, 1):
-        where = f"{lecture.source.name}, slide {number}"
+        where = f"{lecture.source.parent.name}/{lecture.source.name}, slide {number}"
         parts = []
         for k, part in enumerate(slide.parts):
             body = _markdown(part)
