@@ -30,7 +30,7 @@ import torch
 
 from vae_course.teaching import exercises, student_edition
 from vae_course.teaching.execute import course_notebooks
-from vae_course.teaching.exercises.core import Tripwire, code_objects, resolve
+from vae_course.teaching.exercises.tripwire import Tripwire, code_objects, resolve
 from vae_course.teaching.exercises.registry import exercise_of_checker
 
 MIN_CHARS = 22  # a line shorter than this without its spaces (``loss.backward()``) is no answer on its own

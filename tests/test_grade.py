@@ -18,6 +18,8 @@ import pytest
 
 from vae_course.teaching import NOTEBOOK_DIR
 from vae_course.teaching import grade, student_edition
+from vae_course.teaching.exercises.registry import course_number
+from vae_course.teaching.exercises.registry import notebook_exercises as exercises_of_notebook
 
 SOURCE = NOTEBOOK_DIR / "04_reparameterization.ipynb"
 WRONG = "    return mu + torch.exp(logvar) * eps  # the variance where the standard deviation belongs"
@@ -105,7 +107,7 @@ def graded(submissions, tmp_path_factory):
 def test_the_three_fixtures(graded, capsys):
     reports, _, out, _ = graded
     by_name = {r.name: r for r in reports}
-    names = grade.expected_exercises("04")  # the exercises of notebook 04, from its checker cells and the registry
+    names = exercises_of_notebook("04")  # the exercises of notebook 04, from its checker cells and the registry
     assert "reparameterize" in names and len(names) >= 3
     n = len(names)
     assert by_name["a_solved.ipynb"].status == "ok", by_name["a_solved.ipynb"].detail
@@ -138,7 +140,7 @@ def test_missing_checkers_reference_answers_and_other_files(graded):
     by_name = {r.name: r for r in more}
     assert list(by_name) == ["g_missing.ipynb", "h_reference.ipynb", "notes.txt"]
     missing = by_name["g_missing.ipynb"]
-    names = grade.expected_exercises("04")
+    names = exercises_of_notebook("04")
     assert missing.status == "ok", missing.detail
     assert list(missing.verdicts.values()).count("MISSING") == 2, missing.verdicts
     assert all(v in ("PASS", "MISSING") for v in missing.verdicts.values()) and set(missing.verdicts) == set(names)
@@ -267,11 +269,11 @@ def test_score_missing_and_the_table():
 def test_which_course_notebook_a_submission_is():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("**Student edition.**"), nbformat.v4.new_markdown_cell("# 04 · Title")]
-    assert grade.course_number(nb, "03_kl_divergence.ipynb") == "03"
-    assert grade.course_number(nb, "alice.ipynb") == "04"
-    assert grade.course_number(nbformat.v4.new_notebook(), "alice.ipynb") is None
-    assert grade.expected_exercises(None) == []
-    names = grade.expected_exercises("03")
+    assert course_number(nb, "03_kl_divergence.ipynb") == "03"
+    assert course_number(nb, "alice.ipynb") == "04"
+    assert course_number(nbformat.v4.new_notebook(), "alice.ipynb") is None
+    assert exercises_of_notebook(None) == []
+    names = exercises_of_notebook("03")
     assert names[0] == "gaussian_kl"  # in the order of the solved notebook's checker cells
 
 

@@ -150,7 +150,7 @@ def test_nbgrader_generate_autograde_export(tmp_path_factory):
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'vae-course'\n"
         f"c.CourseDirectory.root = {str(root)!r}\nc.ExecutePreprocessor.timeout = 900\n")
-    source = se.build_nbgrader(root / "source" / "ps1", [NOTEBOOK])[0]
+    source = se.build(root / "source" / "ps1", [NOTEBOOK], nbgrader=True)[0]
     graded = [c for c in nbformat.read(source, as_version=4).cells if c.metadata.get("nbgrader", {}).get("grade")]
     points = sum(c.metadata["nbgrader"]["points"] for c in graded if c.cell_type == "code")  # autograded
     by_hand = sum(c.metadata["nbgrader"]["points"] for c in graded if c.cell_type == "markdown")  # written answers

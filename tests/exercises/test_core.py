@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vae_course.teaching import exercises
-from vae_course.teaching.exercises.core import CheckResult, Tripwire, compare, random_cases
+from vae_course.teaching.exercises.core import CheckResult, compare, random_cases
+from vae_course.teaching.exercises.tripwire import Tripwire
 from vae_course.teaching.exercises.core import close, mismatch
 from vae_course.teaching.exercises.registry import HintBook
 

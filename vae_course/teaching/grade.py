@@ -6,17 +6,13 @@ edition and a wrong answer of one course notebook.
 
 Each checker in :mod:`vae_course.teaching.exercises` returns a result whose display carries its verdict in the output's
 metadata, ``{"vae_course": {"exercise": NAME, "verdict": "PASS" | "FAIL" | "TODO" | "REFERENCE"}}``, so grading
-never parses prose (``REFERENCE``: the learner's function called the package's own answer while it was checked). A
-checker cell that raised instead is an ``ERROR`` for the exercises of the ``check_*`` calls in it, mapped to
-exercise names by :mod:`vae_course.teaching.exercises.registry`. An exercise of the submission's course notebook
-(known from its file name ``NN_...`` or its title ``# NN · ...``) that gave no verdict in a run that finished is
-``MISSING`` (its checker cell was deleted or commented out). A submission that raises elsewhere, hangs past the time
-limit or is not a notebook is reported as such in its row, and so is every file of a submissions folder that is not
-a notebook; none stops the grader.
-
-The table (printed, and written as CSV) has one row per submission: its status, ``score`` (PASS count / exercises,
-with ``passed`` and ``exercises``), per exercise its verdict and, in a column ``EXERCISE reason``, why it is not a
-PASS (a FAIL's failing case and largest difference, an ERROR's exception, what a REFERENCE called), and a detail.
+never parses prose (``REFERENCE``: the learner's code called the package's answer while it was checked). A checker
+cell that raised is an ``ERROR`` for the exercises of its ``check_*`` calls. An exercise of the submission's course
+notebook (its file name ``NN_...`` or title ``# NN · ...``) that gave no verdict in a run that finished is
+``MISSING`` (its checker was deleted or commented out). A submission that raises elsewhere, hangs or is not a
+notebook, and any other file in a submissions folder, is reported in its row; none stops the grader. Each row has
+``score`` (PASS count / exercises), ``passed``, ``exercises``, per exercise its verdict and ``NAME reason`` (a
+FAIL's case and largest difference, an ERROR's exception, what a REFERENCE called), and a detail.
 
 Submissions are untrusted code. Each runs in :class:`vae_course.teaching.sandbox.Sandbox`: a throwaway folder holding
 only a copy of it, a scrubbed environment, resource limits, as a uid of its own when the grader runs as root, and
@@ -38,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sandbox import ARM_CELL, Limits, Sandbox
+
+__all__ = ["GradingInterrupted", "Report", "VERDICTS", "checker_names", "csv_cell", "csv_problem", "display_names",
+           "format_table", "grade_all", "grade_notebook", "main", "submissions", "table", "verdicts_of", "write_csv"]
 
 VERDICTS = ("PASS", "FAIL", "TODO", "REFERENCE", "ERROR")  # the verdicts a cell can give (ERROR: the cell raised)
 MISSING = "MISSING"  # an exercise of the notebook whose checker gave no verdict in a run that finished
@@ -66,65 +65,6 @@ class Report:
         return len(set(self.expected) | set(self.verdicts))
 
 
-def reason_of(message: str, name: str, verdict: str) -> str:
-    """The part of a checker's one-line message that says why: ``FAIL kl: case 3 (...): largest ... Run
-    exercises.hint('kl') for a hint.`` -> ``case 3 (...): largest ...``."""
-    text = message.strip().splitlines()[0] if message.strip() else ""
-    prefix = f"{verdict} {name}: "
-    text = text[len(prefix):] if text.startswith(prefix) else text
-    for tail in (f" Run exercises.hint({name!r}) for a hint.", f" run exercises.hint({name!r}) for a hint."):
-        text = text[:-len(tail)] if text.endswith(tail) else text
-    return text[:300]
-
-
-_NUMBER = re.compile(r"^(\d\d)(?:[_\-. ]|$)")
-_TITLE = re.compile(r"^#\s+(\d\d)\b")
-
-
-def course_number(nb, filename: str = "") -> str | None:
-    """Which course notebook a submission is: ``"03"`` from a file name ``03_kl_divergence.ipynb`` (``03-...``),
-    else from the first title ``# 03 · ...`` of a markdown cell; None when neither says."""
-    m = _NUMBER.match(Path(filename).name)
-    if m:
-        return m[1]
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if (t := _TITLE.match(line.strip())):
-                    return t[1]
-    return None
-
-
-def expected_exercises(number: str | None) -> list[str]:
-    """The exercises of course notebook ``number``: those whose checkers the course's solved notebook calls, in
-    order, then any other the registry files under that notebook (``Exercise.notebook``)."""
-    from .exercises import EXERCISES
-    from .execute import course_notebooks
-
-    if number is None:
-        return []
-    found: list[str] = []
-    for path in course_notebooks():
-        if path.name.startswith(number + "_"):
-            import nbformat
-
-            try:
-                nb = nbformat.read(path, as_version=4)
-            except Exception:  # noqa: BLE001 - the registry still says
-                break
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    found.extend(checker_names(_code_only(cell.source)))
-            break
-    found.extend(name for name, ex in EXERCISES.items() if ex.notebook == number)
-    return list(dict.fromkeys(found))
-
-
-def _code_only(source: str) -> str:
-    """``source`` without its comments (a commented-out checker call checks nothing)."""
-    return "\n".join(line.split("#", 1)[0] if "#" in line else line for line in source.splitlines())
-
-
 def checker_names(source: str) -> list[str]:
     """The exercises a code cell checks, in order: its ``check_*(`` calls mapped to exercise names by the registry
     (``check_mc_marginal(`` -> ``mc_log_marginal``); a ``check_`` function that is no course checker is ignored."""
@@ -141,6 +81,8 @@ def verdicts_of(nb, *, key: bytes | None = None, run: str = "", reasons: dict[st
     Only a ``vae_course`` record signed with ``key`` for ``run`` (:func:`vae_course.teaching.sandbox.verify`) counts;
     any other is listed as forged (``key=None``: every record is). ``reasons``, a dict, receives the reason of each
     verdict that is not a PASS (:func:`reason_of` of the checker's line; an ERROR's exception)."""
+    from .exercises.core import reason_of
+    from .exercises.registry import without_comments
     from .sandbox import verify
 
     verdicts: dict[str, str] = {}
@@ -150,7 +92,7 @@ def verdicts_of(nb, *, key: bytes | None = None, run: str = "", reasons: dict[st
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        names = checker_names(_code_only(cell.source))
+        names = checker_names(without_comments(cell.source))
         raised = None
         for out in cell.get("outputs", []):
             record = out.get("metadata", {}).get("vae_course") if out.get("output_type") in (
@@ -219,7 +161,9 @@ def grade_notebook(path: str | os.PathLike, *, timeout: float = 600, quick: bool
         report.status, report.detail = "raised", "the grader's first cell did not run, so no verdict can be trusted"
         return report
     report.verdicts, errors, forged = verdicts_of(nb, key=box.key, run=box.token, reasons=report.reasons)
-    report.expected = expected_exercises(course_number(nb, path.name))
+    from .exercises.registry import course_number, notebook_exercises
+
+    report.expected = notebook_exercises(course_number(nb, path.name))
     if report.status == "ok":  # the run finished: a checker that gave no verdict was deleted or commented out
         for name in report.expected:
             if name not in report.verdicts:

@@ -21,7 +21,7 @@ instructor's answers to "check your understanding"), clears every output and the
 with a cell that says what this edition is and how to check the work. It is built with nbformat, never by editing
 notebook JSON by hand.
 
-:func:`nbgrader_source` (``python -m vae_course student-edition OUT --nbgrader``, or :func:`build_nbgrader`) is the
+:func:`nbgrader_source` (``python -m vae_course student-edition OUT --nbgrader``, or ``build(OUT, nbgrader=True)``) is the
 nbgrader route: the solved notebook with nbgrader's cell metadata, each checker cell a locked autograded test worth
 one point per exercise that scores only a PASS, for an nbgrader course's ``source/ASSIGNMENT/`` folder
 (``tests/test_nbgrader.py`` runs ``nbgrader generate_assignment``, ``autograde`` and ``export`` on it).
@@ -134,7 +134,8 @@ def student_notebook(nb, *, name: str = "notebook"):
     return nb
 
 
-_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
+__all__ = ["ANSWER_TAG", "INTRO", "MARKDOWN_STUB", "STUB", "SolutionMarkerError", "TOP_LEVEL_STUB", "build",
+           "has_solution", "main", "nbgrader_source", "strip_solutions", "student_notebook"]
 MUST_PASS = "_must_pass"
 MUST_PASS_IMPORT = f"from vae_course.teaching.exercises.registry import must_pass as {MUST_PASS}"
 
@@ -245,31 +246,10 @@ def nbgrader_source(nb, *, points: int = 1):
     return nb
 
 
-def build_nbgrader(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None = None) -> list[Path]:
-    """Write :func:`nbgrader_source` of ``notebooks`` (default: the course) into ``out_dir`` (an nbgrader course's
-    ``source/ASSIGNMENT`` folder); return the paths."""
-    import nbformat
-
-    from .execute import course_notebooks
-
-    sources = [Path(p) for p in notebooks] if notebooks else course_notebooks()
-    out = Path(out_dir)
-    for src in sources:
-        if not src.is_file():
-            raise OSError(f"no notebook at {src}")
-        if src.resolve().parent == out.resolve():
-            raise OSError(f"{out_dir} holds the solved notebook {src.name}: write the nbgrader source elsewhere")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for src in sources:
-        target = out / src.name
-        nbformat.write(nbgrader_source(nbformat.read(src, as_version=4)), target)
-        written.append(target)
-    return written
-
-
-def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None = None) -> list[Path]:
-    """Write the student edition of ``notebooks`` (default: the whole course) into ``out_dir``; return the paths."""
+def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None = None, *,
+          nbgrader: bool = False) -> list[Path]:
+    """Write the student edition of ``notebooks`` (default: the whole course) into ``out_dir``; return the paths.
+    ``nbgrader``: write :func:`nbgrader_source` of each instead, for an nbgrader course's ``source/ASSIGNMENT``."""
     import nbformat
 
     from .execute import course_notebooks
@@ -286,7 +266,7 @@ def build(out_dir: str | os.PathLike, notebooks: list[str | os.PathLike] | None 
     for src in sources:
         nb = nbformat.read(src, as_version=4)
         target = out / src.name
-        nbformat.write(student_notebook(nb, name=src.name), target)
+        nbformat.write(nbgrader_source(nb) if nbgrader else student_notebook(nb, name=src.name), target)
         written.append(target)
     return written
 
@@ -298,7 +278,7 @@ def main(out_dir: str, notebooks: list[str] | None = None, *, force: bool = Fals
         print(f"error: {problem}.")
         return 1
     try:
-        written = (build_nbgrader if nbgrader else build)(out_dir, notebooks)
+        written = build(out_dir, notebooks, nbgrader=nbgrader)
     except (SolutionMarkerError, OSError) as exc:
         print(f"error: {exc}")
         return 1

@@ -16,6 +16,8 @@ as not written yet.
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Callable, Sequence
 
 from . import beyond, beyond_models, bounds, collapse_cvae, practice, practice_models, priors, theory, theory_limits, vq
@@ -30,6 +32,47 @@ for _part in (theory, theory_limits, practice, practice_models, beyond, beyond_m
 
 # The checker's function name (``check_gaussian_kl``) -> the exercise it checks (``gaussian_kl``).
 CHECKERS: dict[str, str] = {ex.check.__name__: name for name, ex in EXERCISES.items()}
+
+
+_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
+_NUMBER = re.compile(r"^(\d\d)(?:[_\-. ]|$)")
+_TITLE = re.compile(r"^#\s+(\d\d)\b")
+
+
+def without_comments(source: str) -> str:
+    """``source`` without its comments (a commented-out checker call checks nothing)."""
+    return "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+
+
+def course_number(nb, filename: str = "") -> str | None:
+    """Which course notebook a submission is: ``"03"`` from a file name ``03_kl_divergence.ipynb`` (``03-...``),
+    else from the first title ``# 03 · ...`` of a markdown cell; None when neither says."""
+    if (m := _NUMBER.match(Path(filename).name)):
+        return m[1]
+    for cell in nb.cells:
+        for line in cell.source.splitlines() if cell.cell_type == "markdown" else ():
+            if (t := _TITLE.match(line.strip())):
+                return t[1]
+    return None
+
+
+def notebook_exercises(number: str | None) -> list[str]:
+    """The exercises of course notebook ``number`` (for the grader's MISSING): those whose checkers the solved
+    notebook calls, in order, then any other filed under it (``Exercise.notebook``)."""
+    import nbformat
+
+    from ..execute import course_notebooks
+
+    if number is None:
+        return []
+    found: list[str] = []
+    for path in course_notebooks():
+        if path.name.startswith(number + "_"):
+            for cell in nbformat.read(path, as_version=4).cells:
+                calls = _CHECK_CALL.findall(without_comments(cell.source)) if cell.cell_type == "code" else []
+                found.extend(name for name in map(exercise_of_checker, calls) if name)
+    found.extend(name for name, ex in EXERCISES.items() if ex.notebook == number)
+    return list(dict.fromkeys(found))
 
 
 def get(name: str) -> Exercise:
