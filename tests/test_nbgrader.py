@@ -107,7 +107,7 @@ def test_the_cli_writes_nbgrader_sources(tmp_path, capsys):
     from vae_course.__main__ import main
 
     try:
-        code = main(["student-edition", str(tmp_path / "src"), "--nbgrader", str(NOTEBOOK)])
+        code = main(["student-edition", str(tmp_path / "src"), str(NOTEBOOK), "--nbgrader"])
     except SystemExit:
         pytest.skip("python -m vae_course student-edition has no --nbgrader option yet")
     assert code == 0 and "wrote 1 nbgrader source notebook" in capsys.readouterr().out
