@@ -20,6 +20,8 @@ module is missing from it.
    * :mod:`vae_course.models.cvae`            the conditional ``CVAE``
    * :mod:`vae_course.models.autoregressive`  ``AutoregressiveVAE``, a decoder strong enough to ignore z
    * :mod:`vae_course.models.vqvae`           ``VQVAE``, discrete codes from a codebook
+   * :mod:`vae_course.models.hierarchical`    ``HierarchicalVAE``, two stochastic layers (bottom-up or ladder q)
+   * :mod:`vae_course.models.flows`           ``FlowVAE``, a Gaussian q followed by inverse autoregressive flow steps
 2. :mod:`vae_course.objectives`: what is minimised, in nats per image
    * :mod:`vae_course.objectives.objective`  the objectives ``fit`` minimises, as objects: ``ELBO``, ``IWAE``
    * :mod:`vae_course.objectives.losses`     the Gaussian KL, the reconstruction terms, ``ELBOTerms``, the ELBO
@@ -40,6 +42,7 @@ module is missing from it.
    * :mod:`vae_course.evaluation.amortization`  the per-image optimal q and the split of the gap
    * :mod:`vae_course.evaluation.latent_space`  encoded means, grids, interpolation, planes, ellipses, holes
    * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
+   * :mod:`vae_course.evaluation.structured`    bounds, active units per layer and the gap split of notebook 13's models
    * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
 5. :mod:`vae_course.training`: everything that trains
    * :mod:`vae_course.training.fit_loop`       ``fit(model, images, objective=...)`` and the per-epoch ``History``
@@ -52,6 +55,7 @@ module is missing from it.
    * :mod:`vae_course.training.vq`             the VQ-VAE's training loop
    * :mod:`vae_course.training.sweeps`         the beta sweep, the collapse runs, the likelihood table
    * :mod:`vae_course.training.runs`           cached training runs with per-image test scores
+   * :mod:`vae_course.training.deeper`         notebook 13's cached hierarchies and flow posteriors
 6. :mod:`vae_course.views`: static figures and interactive views
    * :mod:`vae_course.views.viz`              static figures
    * :mod:`vae_course.views.latent_explorer`  the latent-space explorer
@@ -70,7 +74,8 @@ module is missing from it.
      :mod:`vae_course.teaching.exercises.theory`, :mod:`vae_course.teaching.exercises.theory_limits`,
      :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
      :mod:`vae_course.teaching.exercises.beyond`, :mod:`vae_course.teaching.exercises.beyond_models`,
-     :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`
+     :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`,
+     :mod:`vae_course.teaching.exercises.deeper`
    * :mod:`vae_course.teaching.execute`          runs the notebooks top to bottom
    * :mod:`vae_course.teaching.grade`            grades student notebooks
    * :mod:`vae_course.teaching.sandbox`          contains each graded submission (folder, limits, uid, signed verdicts)

@@ -11,6 +11,7 @@ Used by notebooks 05-11 (``from vae_course.evaluation import evaluate, iwae_boun
   (notebooks 09, 11)
 * :mod:`~vae_course.evaluation.surgery`       ELBO surgery: mutual information + KL(aggregate || prior) (notebook 11)
 * :mod:`~vae_course.evaluation.amortization`  the per-image optimal q and the split of the gap (notebooks 02, 08)
+* :mod:`~vae_course.evaluation.structured`    bounds, active units per layer, gap split of notebook 13's models
 * :mod:`~vae_course.evaluation.latent_space`  encoded means, quantile grids, interpolation, planes, ellipses, holes
   (notebooks 05, 06)
 """
@@ -42,3 +43,6 @@ __all__ = [
     "pca_plane", "posterior_params", "prior_hole_mass", "seed_spread", "sigma_ellipse", "unit_activity",
     "vae_log_joint", "vae_log_joint_z", "vae_proposal", "value_grid", "whitened_noise",
 ]
+from .structured import (active_units_per_layer, optimise_local_params, structured_gap_split,  # noqa: E402
+                         structured_iwae)
+__all__ += ["active_units_per_layer", "optimise_local_params", "structured_gap_split", "structured_iwae"]  # nb 13

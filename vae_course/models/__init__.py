@@ -11,6 +11,8 @@ Used by notebooks 00-10, the CLI and ``benchmarks/``.
 * :mod:`~vae_course.models.cvae`           the conditional ``CVAE`` (notebook 10)
 * :mod:`~vae_course.models.autoregressive` ``AutoregressiveVAE``, a decoder strong enough to ignore z (notebook 09)
 * :mod:`~vae_course.models.vqvae`          ``VQVAE``, discrete codes from a codebook, and its pieces (notebook 12)
+* :mod:`~vae_course.models.hierarchical`   ``HierarchicalVAE``: two stochastic layers, bottom-up or top-down q (notebook 13)
+* :mod:`~vae_course.models.flows`          ``FlowVAE``: a Gaussian q followed by IAF steps (MADE) (notebook 13)
 
 Every family registers its class in ``MODEL_CLASSES`` when it is imported; this package imports all of them, so
 ``from vae_course.models import MODEL_CLASSES`` (what :mod:`vae_course.checkpoints` does) knows every class. A new
@@ -22,6 +24,9 @@ from .base import VAEBase, check_images, check_latent, image_shape_for, require_
 from .conv import ConvVAE, ConvVAEConfig
 from .cvae import CVAE, CVAEConfig, digit_style_grid, label_codes, one_hot
 from .deep import ACTIVATIONS, DeepVAE, DeepVAEConfig
+from .flows import MADE, FlowVAE, FlowVAEConfig, IAFStep, made_degree_masks
+from .hierarchical import (INFERENCE, LOG_2PI, HierarchicalVAE, HierarchicalVAEConfig, StructuredVAE, gaussian_kl_pair, gaussian_log_prob,
+                           precision_weighted_merge)
 from .mlp import VAE, VAEConfig
 from .registry import MODEL_CLASSES, register_model
 from .vqvae import (CodePrior, GRID, VQOutput, VQTerms, VQVAE, VQVAEConfig, code_counts, codebook_perplexity,
@@ -35,3 +40,6 @@ __all__ = [
     "image_shape_for", "label_codes", "made_masks", "nearest_code", "one_hot", "register_model",
     "require_positive_ints", "straight_through", "vq_terms",
 ]
+__all__ += ["FlowVAE", "FlowVAEConfig", "HierarchicalVAE", "HierarchicalVAEConfig", "IAFStep", "INFERENCE", "LOG_2PI",
+            "MADE", "StructuredVAE", "gaussian_kl_pair", "gaussian_log_prob", "made_degree_masks",
+            "precision_weighted_merge"]  # notebook 13

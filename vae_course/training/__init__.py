@@ -9,6 +9,7 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
   (notebooks 04-06, 08, 11)
 * :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
+* :mod:`~vae_course.training.deeper`         notebook 13's hierarchies and flow posteriors, over seeds, cached
 * :mod:`~vae_course.training.vq`             the VQ-VAE's training loop and codebook measures (notebook 12)
 * :mod:`~vae_course.training.sweeps`         experiments that train several models: the beta sweep and collapse runs
   (notebook 09), the likelihood table (notebook 07)
@@ -47,3 +48,8 @@ __all__ = [
 ]
 from .iwae_training import train_iwae  # noqa: E402  (NB-C: the IWAE recipe's training call, shown in notebook 08)
 __all__ += ["train_iwae"]
+from .deeper import (GAP_SETTINGS, KINDS, DeeperRecipe, StructuredELBO, cached_structured_gaps,  # noqa: E402
+                     deeper_recipe, headline_bound, load_or_compute, load_or_train_deeper, run_name, score_deeper,
+                     weights_key)
+__all__ += ["DeeperRecipe", "GAP_SETTINGS", "KINDS", "StructuredELBO", "cached_structured_gaps", "deeper_recipe",
+            "headline_bound", "load_or_compute", "load_or_train_deeper", "run_name", "score_deeper", "weights_key"]  # notebook 13

@@ -29,6 +29,7 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.bounds`          notebooks 07-08 (the CB mean everywhere, the k * gap estimates)
 * :mod:`~vae_course.teaching.exercises.collapse_cvae`   notebooks 09-10 (the free-bits objective, the CVAE's bound on log p(x))
 * :mod:`~vae_course.teaching.exercises.priors`          notebook 11 (surgery's terms, the mixture, the MC KL)
+* :mod:`~vae_course.teaching.exercises.deeper`          notebook 13 (the Ladder VAE's merge and its KL term)
 * :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (the nearest code, the EMA codebook step)
 
 A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
@@ -40,6 +41,7 @@ from .beyond_models import check_free_bits, check_iwae_bound, check_log_weights
 from .bounds import check_cb_mean, check_k_gap_estimates
 from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective
 from .core import Case, CheckResult, Exercise, compare, random_cases
+from .deeper import check_ladder_kl
 from .practice import check_hole_test, check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
 from .priors import check_mc_kl, check_mixture_log_density, check_surgery_terms
@@ -58,6 +60,7 @@ __all__ = [
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
     "check_surgery_terms", "check_ema_step",  # notebooks 11 and 12
     "check_hole_test",  # notebook 06
+    "check_ladder_kl",  # notebook 13
     "check_cb_mean", "check_k_gap_estimates",  # notebooks 07 and 08
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]
