@@ -20,6 +20,7 @@ module is missing from it.
    * :mod:`vae_course.models.cvae`            the conditional ``CVAE``
    * :mod:`vae_course.models.autoregressive`  ``AutoregressiveVAE``, a decoder strong enough to ignore z
    * :mod:`vae_course.models.vqvae`           ``VQVAE``, discrete codes from a codebook
+   * :mod:`vae_course.models.code_prior`      ``AutoregressiveCodePrior``, a learned prior over the VQ-VAE's codes
    * :mod:`vae_course.models.hierarchical`    ``HierarchicalVAE``, two stochastic layers (bottom-up or ladder q)
    * :mod:`vae_course.models.flows`           ``FlowVAE``, a Gaussian q followed by inverse autoregressive flow steps
 2. :mod:`vae_course.objectives`: what is minimised, in nats per image
@@ -53,6 +54,7 @@ module is missing from it.
    * :mod:`vae_course.training.deep_vae`       the recipe of the best log-likelihood model
    * :mod:`vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits
    * :mod:`vae_course.training.vq`             the VQ-VAE's training loop
+   * :mod:`vae_course.training.vq_prior`       the learned prior over the VQ-VAE's codes, cached
    * :mod:`vae_course.training.sweeps`         the beta sweep, the collapse runs, the likelihood table
    * :mod:`vae_course.training.runs`           cached training runs with per-image test scores
    * :mod:`vae_course.training.deeper`         notebook 13's cached hierarchies and flow posteriors

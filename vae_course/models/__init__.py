@@ -11,6 +11,7 @@ Used by notebooks 00-10, the CLI and ``benchmarks/``.
 * :mod:`~vae_course.models.cvae`           the conditional ``CVAE`` (notebook 10)
 * :mod:`~vae_course.models.autoregressive` ``AutoregressiveVAE``, a decoder strong enough to ignore z (notebook 09)
 * :mod:`~vae_course.models.vqvae`          ``VQVAE``, discrete codes from a codebook, and its pieces (notebook 12)
+* :mod:`~vae_course.models.code_prior`     ``AutoregressiveCodePrior``, a causal transformer over the codes (notebook 12)
 * :mod:`~vae_course.models.hierarchical`   ``HierarchicalVAE``: two stochastic layers, bottom-up or top-down q (notebook 13)
 * :mod:`~vae_course.models.flows`          ``FlowVAE``: a Gaussian q followed by IAF steps (MADE) (notebook 13)
 
@@ -43,3 +44,5 @@ __all__ = [
 __all__ += ["FlowVAE", "FlowVAEConfig", "HierarchicalVAE", "HierarchicalVAEConfig", "IAFStep", "INFERENCE", "LOG_2PI",
             "MADE", "StructuredVAE", "gaussian_kl_pair", "gaussian_log_prob", "made_degree_masks",
             "precision_weighted_merge"]  # notebook 13
+from .code_prior import AutoregressiveCodePrior, AutoregressiveCodePriorConfig, CausalBlock  # noqa: E402
+__all__ += ["AutoregressiveCodePrior", "AutoregressiveCodePriorConfig", "CausalBlock"]  # notebook 12, section 6

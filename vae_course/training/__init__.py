@@ -11,6 +11,7 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
 * :mod:`~vae_course.training.deeper`         notebook 13's hierarchies and flow posteriors, over seeds, cached
 * :mod:`~vae_course.training.vq`             the VQ-VAE's training loop and codebook measures (notebook 12)
+* :mod:`~vae_course.training.vq_prior`       the learned prior over a VQ-VAE's codes, cached (notebook 12)
 * :mod:`~vae_course.training.sweeps`         experiments that train several models: the beta sweep and collapse runs
   (notebook 09), the likelihood table (notebook 07)
 """
@@ -53,3 +54,5 @@ from .deeper import (GAP_SETTINGS, KINDS, DeeperRecipe, StructuredELBO, cached_s
                      weights_key)
 __all__ += ["DeeperRecipe", "GAP_SETTINGS", "KINDS", "StructuredELBO", "cached_structured_gaps", "deeper_recipe",
             "headline_bound", "load_or_compute", "load_or_train_deeper", "run_name", "score_deeper", "weights_key"]  # notebook 13
+from .vq_prior import CodePriorHistory, codes_fingerprint, load_or_train_code_prior, train_code_prior  # noqa: E402
+__all__ += ["CodePriorHistory", "codes_fingerprint", "load_or_train_code_prior", "train_code_prior"]  # notebook 12
