@@ -74,6 +74,7 @@ module is missing from it.
    * :mod:`vae_course.teaching.exercises`        exercise checkers, hints and answers, one module per part:
      :mod:`vae_course.teaching.exercises.core`, :mod:`vae_course.teaching.exercises.registry`,
      :mod:`vae_course.teaching.exercises.theory`, :mod:`vae_course.teaching.exercises.theory_limits`,
+     :mod:`vae_course.teaching.exercises.theory_builds`,
      :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
      :mod:`vae_course.teaching.exercises.beyond`, :mod:`vae_course.teaching.exercises.beyond_models`,
      :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`,

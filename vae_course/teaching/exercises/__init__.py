@@ -21,7 +21,8 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.core`            :class:`CheckResult`, :func:`compare`, :func:`random_cases`, helpers
 * :mod:`~vae_course.teaching.exercises.registry`        every exercise by name, :func:`hint`, :func:`mine_or_reference`
 * :mod:`~vae_course.teaching.exercises.theory`          notebooks 01-04
-* :mod:`~vae_course.teaching.exercises.theory_limits`   notebooks 01-04 (the build exercises, the mean-field q, log q)
+* :mod:`~vae_course.teaching.exercises.theory_limits`   notebooks 01, 02, 04 (IS with its error, the mean-field q, log q)
+* :mod:`~vae_course.teaching.exercises.theory_builds`   notebooks 02-04 (the MC ELBO, two diagonal Gaussians' KL, STL)
 * :mod:`~vae_course.teaching.exercises.practice`        notebooks 05-06 (the loss, latent paths)
 * :mod:`~vae_course.teaching.exercises.practice_models` notebook 05 (the VAE module, one training step)
 * :mod:`~vae_course.teaching.exercises.beyond`          notebooks 07-10
@@ -48,8 +49,8 @@ from .priors import check_mc_kl, check_mixture_log_density, check_surgery_terms
 from .registry import EXERCISES, HINTS, exercise_of_checker, hint, mine_or_reference, reveal
 from .theory import (check_gaussian_kl, check_mc_marginal, check_reparameterize, check_score_function,
                      check_toy_elbo, check_toy_posterior)
-from .theory_limits import (check_code_score_grad, check_importance_log_marginal, check_kl_diag, check_log_q_tril,
-                            check_mc_elbo, check_mean_field_q, check_stl_elbo)
+from .theory_builds import check_code_score_grad, check_kl_diag, check_mc_elbo, check_stl_elbo
+from .theory_limits import check_importance_log_marginal, check_log_q_tril, check_mean_field_q
 from .vq import check_ema_step, check_nearest_code
 
 __all__ = [
