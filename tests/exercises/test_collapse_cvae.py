@@ -112,7 +112,66 @@ def bound_variant(combine=None, kl_sign=-1.0, noise=True, std=True):
     return bound
 
 
+# --- unit_variances ---
+def unit_variances(model, images, batch_size=500):
+    """The solved exercise: keep each batch's means, then one variance over all of them."""
+    with torch.no_grad():
+        mus = [model.encode(images[i:i + batch_size])[0] for i in range(0, len(images), batch_size)]
+    return torch.cat(mus).var(dim=0, unbiased=False)
+
+
+def uv_running_sums(model, images, batch_size=500):
+    """Running sums of mu and mu^2 in float64, the unbiased divisor N - 1."""
+    n, s1, s2 = 0, 0.0, 0.0
+    for start in range(0, len(images), batch_size):
+        with torch.no_grad():
+            mu = model.encode(images[start:start + batch_size])[0].double()
+        n, s1, s2 = n + len(mu), s1 + mu.sum(0), s2 + (mu ** 2).sum(0)
+    return (s2 - s1 ** 2 / n) / (n - 1)
+
+
+def uv_welford(model, images, batch_size=500):
+    """Chan et al.'s pairwise update of mean and M2, float32 throughout."""
+    n, mean, m2 = 0, None, None
+    for start in range(0, len(images), batch_size):
+        with torch.no_grad():
+            mu = model.encode(images[start:start + batch_size])[0]
+        b, bm = len(mu), mu.mean(0)
+        bm2 = ((mu - bm) ** 2).sum(0)
+        if mean is None:
+            n, mean, m2 = b, bm, bm2
+        else:
+            delta = bm - mean
+            m2 = m2 + bm2 + delta ** 2 * n * b / (n + b)
+            mean = mean + delta * b / (n + b)
+            n += b
+    return m2 / n
+
+
+def uv_variant(stat, batch=None):
+    def fn(model, images, batch_size=500):
+        size = batch or batch_size
+        with torch.no_grad():
+            mus = [model.encode(images[i:i + size])[0] for i in range(0, len(images), size)]
+        return stat(mus)
+    return fn
+
+
 SPECS = [
+    Spec("unit_variances", E.check_unit_variances, unit_variances, uv_running_sums,
+         [("Welford/Chan pairwise updates in float32", uv_welford),
+          ("the unbiased variance of the kept means", uv_variant(lambda mus: torch.cat(mus).var(0)))],
+         [Wrong("the mean of the batches' variances", uv_variant(lambda mus: torch.stack(
+             [m.var(0, unbiased=False) for m in mus]).mean(0)), ("case 1 (", DIFF, "each batch's own variance")),
+          Wrong("the last batch left out", uv_variant(lambda mus: torch.cat(mus[:-1]).var(0, unbiased=False)),
+                ("case 1 (", DIFF, "last batch seems to be left out")),
+          Wrong("mean of mu^2", uv_variant(lambda mus: torch.cat(mus).pow(2).mean(0)), ("case 1 (", DIFF, "mean square")),
+          Wrong("E[mu^2] - E[mu]^2 in float32", uv_variant(lambda mus: torch.cat(mus).pow(2).mean(0)
+                                                         - torch.cat(mus).mean(0) ** 2),
+                ("case 3 (", DIFF, "cancellation")),
+          Wrong("all images in one call", uv_variant(lambda mus: torch.cat(mus).var(0), batch=10 ** 6),
+                ("case 1 (", "encoded 1000 images in one call"))]),
+
     Spec("free_bits_objective", E.check_free_bits_objective, free_bits_objective, fbo_f64,
          [("torch.distributions KL, flatten(1), a sum over the batch divided by B", fbo_distributions)],
          [Wrong("the plain negative ELBO as total", fbo_variant(total=lambda r, k, t, fb: r + k.sum(1)),

@@ -27,11 +27,11 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.practice_models` notebook 05 (the VAE module, one training step)
 * :mod:`~vae_course.teaching.exercises.beyond`          notebooks 07-10
 * :mod:`~vae_course.teaching.exercises.beyond_models`   notebooks 08-09 (log-weights, the free-bits KL)
+* :mod:`~vae_course.teaching.exercises.collapse_cvae`   notebooks 09-10 (the free-bits objective, A_u by batches, the CVAE's bound on log p(x))
 * :mod:`~vae_course.teaching.exercises.bounds`          notebooks 07-08 (the CB mean everywhere, the k * gap estimates)
-* :mod:`~vae_course.teaching.exercises.collapse_cvae`   notebooks 09-10 (the free-bits objective, the CVAE's bound on log p(x))
 * :mod:`~vae_course.teaching.exercises.priors`          notebook 11 (surgery's terms, the mixture, the MC KL)
-* :mod:`~vae_course.teaching.exercises.deeper`          notebook 13 (the Ladder VAE's merge and its KL term)
 * :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (the nearest code, the EMA codebook step)
+* :mod:`~vae_course.teaching.exercises.deeper`          notebook 13 (the Ladder VAE's merge and its KL term)
 
 A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
 ``EXERCISES``, and its checker is re-exported here.
@@ -40,7 +40,7 @@ from .beyond import (check_active_units, check_cb_log_normalizer, check_conditio
                      check_kl_weight, check_local_elbo, check_optimal_sigma)
 from .beyond_models import check_free_bits, check_iwae_bound, check_log_weights
 from .bounds import check_cb_mean, check_k_gap_estimates
-from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective
+from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective, check_unit_variances
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .deeper import check_ladder_kl
 from .practice import check_hole_test, check_interpolation_path, check_vae_loss
@@ -55,13 +55,13 @@ from .vq import check_ema_step, check_nearest_code
 
 __all__ = [
     "Case", "CheckResult", "EXERCISES", "Exercise", "HINTS", "check_active_units", "check_cb_log_normalizer",
-    "check_condition_on_label", "check_cvae_log_px_bound", "check_free_bits", "check_free_bits_objective", "check_gaussian_kl",
+    "check_condition_on_label", "check_cvae_log_px_bound", "check_free_bits", "check_free_bits_objective", "check_unit_variances", "check_gaussian_kl",
     "check_interpolation_path", "check_iwae_bound", "check_iwae_estimate", "check_kl_weight", "check_log_weights",
     "check_local_elbo", "check_log_q_tril", "check_code_score_grad", "check_importance_log_marginal", "check_kl_diag", "check_mc_elbo", "check_stl_elbo", "check_mc_kl", "check_mc_marginal", "check_mean_field_q", "check_mixture_log_density", "check_nearest_code", "check_optimal_sigma", "check_reparameterize",
     "check_score_function", "check_toy_elbo", "check_toy_posterior", "check_train_step", "check_vae_loss", "check_vae_module", "compare",
     "check_surgery_terms", "check_ema_step",  # notebooks 11 and 12
+    "check_cb_mean", "check_k_gap_estimates",  # notebooks 07 and 08
     "check_hole_test",  # notebook 06
     "check_ladder_kl",  # notebook 13
-    "check_cb_mean", "check_k_gap_estimates",  # notebooks 07 and 08
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]

@@ -1,7 +1,7 @@
-"""The build exercises of notebooks 09 and 10: the free-bits objective that ``fit`` trains with (09), and the CVAE's
-bound on log p(x) by summing over the labels (10).
+"""The build exercises of notebooks 09 and 10: the free-bits objective that ``fit`` trains with and the active units'
+A_u of a model computed batch by batch (09), and the CVAE's bound on log p(x) by summing over the labels (10).
 
-Used by notebooks 09 (``check_free_bits_objective``) and 10 (``check_cvae_log_px_bound``) through
+Used by notebooks 09 (``check_unit_variances``, ``check_free_bits_objective``) and 10 (``check_cvae_log_px_bound``) through
 :mod:`vae_course.teaching.exercises`.
 
 * ``free_bits_objective(model, x, y, free_bits)`` returns ``ELBOTerms(recon, kl, total)`` per image, with
@@ -151,6 +151,105 @@ def check_free_bits_objective(student_fn: Callable) -> CheckResult:
                         "epoch of fit with it takes the same steps as with ELBO(free_bits=0.3).")
 
 
+# --- Notebook 09: the active units' A_u of a model, batch by batch ---
+class _CountingEncoder:
+    """A course VAE seen through its ``encode`` only, recording the largest batch it was given."""
+
+    def __init__(self, model):
+        self.model, self.largest, self.calls = model, 0, 0
+
+    def encode(self, x, *args, **kwargs):
+        self.largest, self.calls = max(self.largest, len(x)), self.calls + 1
+        return self.model.encode(x, *args, **kwargs)
+
+    def __getattr__(self, attr):  # anything else (eval, parameters, latent_dim) is the model's
+        if attr == "model":
+            raise AttributeError(attr)
+        return getattr(self.model, attr)
+
+    def __repr__(self) -> str:
+        return type(self.model).__name__
+
+
+def _unit_variances_reference(model, images, batch_size=500):
+    """A_u = Var_x(mu_u(x)) over all the images, the 1/N variance: ``(D,)``."""
+    with torch.no_grad():
+        mu = torch.cat([model.encode(images[i:i + batch_size])[0] for i in range(0, len(images), batch_size)])
+    return mu.double().var(dim=0, unbiased=False)  # (D,)
+
+
+def _uv_cases():
+    from .beyond_models import _vae
+
+    big, small = _vae(784, 400, 4, seed=2), _vae(16, 8, 3, seed=3)
+    with torch.no_grad():
+        big.fc_mu.weight[3].zero_()  # unit 4 is dead: mu_4(x) = its bias for every image
+        small.fc_mu.bias.fill_(20.0)  # means far from 0: E[mu^2] - E[mu]^2 loses its digits in float32
+    gen = torch.Generator().manual_seed(97)
+    grey = torch.rand(1000, 784, generator=gen)
+    ink = grey * torch.linspace(0.2, 1.0, 1000).unsqueeze(1)  # the images darken along the set: batches differ
+    return [
+        ("VAE 784-400-4 with a dead unit, 1,000 images in batches of 250", (big, ink, 250), {}),
+        ("the same, 1,000 images in batches of 300 (the last batch has 100)", (big, ink, 300), {}),
+        ("a small VAE 16-8-3 whose means sit near 20, 600 images in batches of 128",
+         (small, torch.bernoulli(torch.full((600, 16), 0.3), generator=gen), 128), {}),
+    ]
+
+
+def check_unit_variances(student_fn: Callable) -> CheckResult:
+    """Notebook 09: ``unit_variances(model, images, batch_size=500) -> (D,)``: ``A_u = Var_x(mu_u(x))`` over all the
+    images, encoding them ``batch_size`` at a time.
+
+    The 1/N and the 1/(N - 1) variance both pass (the cases have N >= 600); the checker's model records the batches
+    it is given, and a batch larger than ``batch_size`` fails.
+    """
+    name = "unit_variances"
+
+    def spied(fn):
+        def run(model, images, batch_size):
+            counting = _CountingEncoder(model)
+            out = fn(counting, images, batch_size=batch_size)
+            if counting.largest > batch_size:
+                raise _TooLarge(f"your function encoded {counting.largest} images in one call, more than "
+                                f"batch_size = {batch_size}: encode them batch_size at a time")
+            return out
+        run.__name__ = getattr(fn, "__name__", "unit_variances")
+        return run
+
+    def variant(stat):
+        def wrong(model, images, batch_size=500):
+            with torch.no_grad():
+                mus = [model.encode(images[i:i + batch_size])[0].double() for i in range(0, len(images), batch_size)]
+            return stat(mus)
+        return wrong
+
+    diagnoses = [
+        ("You might be averaging each batch's own variance: that misses how much the batches' means differ. A_u is "
+         "the variance over all the images together.",
+         variant(lambda mus: torch.stack([m.var(0, unbiased=False) for m in mus]).mean(0))),
+        ("The last batch seems to be left out (check the range of your loop).",
+         variant(lambda mus: torch.cat(mus[:-1]).var(0, unbiased=False))),
+        ("You might be measuring the mean square of each unit rather than its variance: the mean must be subtracted.",
+         variant(lambda mus: torch.cat(mus).pow(2).mean(0))),
+        ("Did you return the standard deviation where the variance belongs?",
+         variant(lambda mus: torch.cat(mus).std(0, unbiased=False))),
+        ("Your variance seems to lose its digits to cancellation: E[mu^2] - E[mu]^2 of numbers near 20 in float32 "
+         "keeps only a few of them. Accumulate in float64, or subtract the mean first.",
+         variant(lambda mus: ((torch.cat(mus).float() ** 2).mean(0) - torch.cat(mus).float().mean(0) ** 2).double())),
+    ]
+    result = compare(spied(student_fn), _unit_variances_reference, _uv_cases(), name=name, rtol=2e-3,
+                     diagnoses=[(m, fn) for m, fn in diagnoses], inputs="seeded models and images")
+    if result.verdict == "FAIL" and "_TooLarge" in result.message:
+        case = result.message.split(": ", 1)[1].split(" raised", 1)[0]
+        why = result.message.split("_TooLarge: ", 1)[1].split(" Inputs:", 1)[0]
+        return fail(name, f"{case}: {why.rstrip('.')}.")
+    return result
+
+
+class _TooLarge(Exception):
+    """The learner's function encoded more than ``batch_size`` images at once (reported as a FAIL)."""
+
+
 # --- Notebook 10: a bound on log p(x) from the CVAE, by summing over the labels ---
 def _cvae_elbos(model, x, eps, noise=True, std=True, kl_sign=-1.0):
     """(B, C): the conditional ELBO L(x, y) of every image for every label y, at z = mu + sigma * eps."""
@@ -258,6 +357,16 @@ EXERCISES = (
         "recon_b = Σ_i BCE(η_i(z_b), x_bi),  kl_b = Σ_u KL_u(x_b),  total_b = recon_b + Σ_u max(λ, (1/B) Σ_b' "
         "KL_u(x_b')); skeleton: ELBOTerms(___, ___, ___ + free_bits_kl(___, ___, ___))."),
         "09", replaces=("vae_course.objectives.warmup._free_bits_terms",)),
+    Exercise("unit_variances", check_unit_variances, _unit_variances_reference, (
+        "A_u is the variance over the images of unit u's posterior mean; a data set too big for one pass of the "
+        "encoder goes through it in batches, and the variance must still be over all the images together.",
+        "Encode the images batch_size at a time (no gradients needed) and keep each batch's means, or only running "
+        "sums of mu and of mu squared per unit (in float64); after the last batch, combine them into one variance "
+        "per unit: shape (D,).",
+        "A_u = (1/N) Σ_n (μ_u(x_n) − μ̄_u)² = (1/N) Σ_n μ_u(x_n)² − μ̄_u², with μ̄_u = (1/N) Σ_n μ_u(x_n) and n over "
+        "all the batches; skeleton: for each batch, mu_batch = model.encode(___)[0], then combine ___."),
+        "09", replaces=("vae_course.evaluation.collapse.unit_activity", "vae_course.evaluation.collapse.active_units",
+                        "vae_course.evaluation.collapse.posterior_params")),
     Exercise("cvae_log_px_bound", check_cvae_log_px_bound, _cvae_bound_reference, (
         "The label is a discrete latent variable: p(x) = Σ_y p(y) p(x | y), and each p(x | y) is at least "
         "exp(L(x, y)), the CVAE's conditional ELBO. So the p(y)-weighted sum of the exponentiated ELBOs bounds p(x).",
