@@ -105,8 +105,12 @@ def check_log_weights(student_fn: Callable) -> CheckResult:
 
 
 def _iwae_bound_reference(model, x, eps, chunk=None):
-    """``L_k`` of each image from all ``k`` log-weights at once, ``(B,)``: the chunks do not change the value."""
-    return torch.logsumexp(_log_weights_reference(model, x, eps), dim=0) - math.log(eps.shape[0])
+    """``L_k`` of each image, ``(B,)``: one log-sum of the weights per chunk of ``chunk`` samples (all ``k`` at once
+    when ``chunk`` is None), then one more over the chunks; the chunks do not change the value."""
+    k = eps.shape[0]
+    size = k if chunk is None else int(chunk)
+    log_sums = [torch.logsumexp(_log_weights_reference(model, x, eps[i:i + size]), dim=0) for i in range(0, k, size)]
+    return torch.logsumexp(torch.stack(log_sums), dim=0) - math.log(k)
 
 
 class CountingVAE(nn.Module):
