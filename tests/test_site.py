@@ -687,7 +687,9 @@ def test_the_lecture_plan_is_read_from_the_readme():
     assert slides.lecture_plan(PLAN_README) == {1: ["00", "01"], 2: ["02"]}
     plan = slides.lecture_plan(slides.README.read_text(encoding="utf-8"))
     assert sorted(plan) == list(range(1, len(plan) + 1)) and len(plan) >= 7
-    assert sorted(n for ns in plan.values() for n in ns) == [p.name[:2] for p in website.course_notebooks()]
+    planned, course = sorted(n for ns in plan.values() for n in ns), [p.name[:2] for p in website.course_notebooks()]
+    assert planned == course, (f"the README's lecture plan covers notebooks {planned}, the course has {course}: give "
+                               f"each notebook a lecture (a row of the plan, and its deck in lectures/N_name.md)")
     with pytest.raises(slides.DeckError, match="no '### A lecture plan' section"):
         slides.lecture_plan("# nothing")
 
