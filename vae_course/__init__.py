@@ -9,7 +9,7 @@ module is missing from it.
 
 0. Foundation
    * :mod:`vae_course.config`    quick mode, data/checkpoint folders, device, seeding
-   * :mod:`vae_course.data`      MNIST / Fashion-MNIST as in-memory tensors
+   * :mod:`vae_course.data`      MNIST / Fashion-MNIST as in-memory tensors; make_shapes, sprites with known factors
    * :mod:`vae_course.__main__`  the command line (``python -m vae_course``)
 1. :mod:`vae_course.models`: every model family, all with the same interface
    * :mod:`vae_course.models.base`            ``VAEBase`` and the input checks every family uses
@@ -29,6 +29,7 @@ module is missing from it.
    * :mod:`vae_course.objectives.warmup`     the KL warm-up and free bits
    * :mod:`vae_course.objectives.priors`     learned priors p(z): mixture of Gaussians, VampPrior
    * :mod:`vae_course.objectives.iwae_loss`  training on the importance-weighted bound
+   * :mod:`vae_course.objectives.tc`         beta-TCVAE: the total correlation by minibatch-weighted sampling
    * :mod:`vae_course.objectives.checks`     the argument checks that training and evaluation share
 3. :mod:`vae_course.theory`: the exact toys and the gradient estimators
    * :mod:`vae_course.theory.toy`         the linear-Gaussian model with an exact posterior
@@ -45,6 +46,7 @@ module is missing from it.
    * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
    * :mod:`vae_course.evaluation.structured`    bounds, active units per layer and the gap split of notebook 13's models
    * :mod:`vae_course.evaluation.seeds`         seed spreads and paired per-image differences of trained models
+   * :mod:`vae_course.evaluation.disentanglement`  the mutual information gap (MIG) against known factors
 5. :mod:`vae_course.training`: everything that trains
    * :mod:`vae_course.training.fit_loop`       ``fit(model, images, objective=...)`` and the per-epoch ``History``
    * :mod:`vae_course.training.fit_checks`     what ``fit`` checks and prepares before its loop
@@ -58,6 +60,7 @@ module is missing from it.
    * :mod:`vae_course.training.sweeps`         the beta sweep, the collapse runs, the likelihood table
    * :mod:`vae_course.training.runs`           cached training runs with per-image test scores
    * :mod:`vae_course.training.deeper`         notebook 13's cached hierarchies and flow posteriors
+   * :mod:`vae_course.training.disentangle`    notebook 15's cached beta-VAE and beta-TCVAE runs on make_shapes
 6. :mod:`vae_course.views`: static figures and interactive views
    * :mod:`vae_course.views.viz`              static figures
    * :mod:`vae_course.views.latent_explorer`  the latent-space explorer
@@ -78,7 +81,7 @@ module is missing from it.
      :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
      :mod:`vae_course.teaching.exercises.beyond`, :mod:`vae_course.teaching.exercises.beyond_models`,
      :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`,
-     :mod:`vae_course.teaching.exercises.deeper`
+     :mod:`vae_course.teaching.exercises.deeper`, :mod:`vae_course.teaching.exercises.disentangle`
    * :mod:`vae_course.teaching.execute`          runs the notebooks top to bottom
    * :mod:`vae_course.teaching.grade`            grades student notebooks
    * :mod:`vae_course.teaching.sandbox`          contains each graded submission (folder, limits, uid, signed verdicts)

@@ -1,6 +1,6 @@
 """MNIST and FashionMNIST as in-memory tensors.
 
-Used by notebooks 00, 02, 03 and 05-10 (Fashion-MNIST: 07), by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
+Used by notebooks 00, 02, 03, 05-10 and 15 (Fashion-MNIST: 07, 15; make_shapes: 15), by the CLI (``python -m vae_course train``) and by ``benchmarks/``.
 
 The whole split is loaded once through :class:`torchvision.datasets.MNIST` and kept as a single float tensor,
 so that training can slice batches out of it instead of running a per-sample ``DataLoader`` transform.
@@ -291,3 +291,43 @@ def course_data(limit_full: int | None = None, limit_quick: int = 4096, test_qui
     train_x, train_y = load_dataset(dataset, "train", binarize=binarize, limit=pick(limit_full, limit_quick))
     test_x, test_y = load_dataset(dataset, "test", binarize=binarize, limit=pick(None, test_quick))
     return train_x, train_y, test_x, test_y
+
+
+SHAPE_FACTORS = ("shape", "scale", "rotation", "x", "y")  # make_shapes' factors, in the columns' order
+SHAPE_LEVELS = (3, 4, 6, 8, 8)  # how many values each factor takes
+
+
+def make_shapes(n: int, seed: int = 0):
+    """``n`` procedurally drawn 28 x 28 sprites with known factors, in the spirit of dSprites (notebook 15).
+
+    Each image shows one white shape on black: a square, an ellipse (2:1) or a triangle, at one of 4 scales (half-size
+    2.5 to 5.5 pixels), 6 rotations (0 to 75 degrees, equally spaced over a square's quarter turn) and 8 x 8 positions
+    (centre 8 to 20 pixels). Each factor is drawn uniformly and independently with a generator seeded by ``seed``;
+    pixels are the shape's coverage on a 3 x 3 subpixel grid (anti-aliased). 28 x 28 so that every model of the course
+    takes them as they are.
+
+    Returns ``(images, factors, factor_names)``: images ``(n, 1, 28, 28)`` float32 in [0, 1]; factors ``(n, 5)``
+    int64, column k the index (0 to ``SHAPE_LEVELS[k] - 1``) of factor ``factor_names[k]``
+    (``("shape", "scale", "rotation", "x", "y")``; shape 0 square, 1 ellipse, 2 triangle).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n={n!r} must be a positive whole number of images, e.g. make_shapes(10000).")
+    gen = torch.Generator().manual_seed(check_seed(seed))
+    factors = torch.stack([torch.randint(k, (n,), generator=gen) for k in SHAPE_LEVELS], dim=1)  # (n, 5)
+    sub = (torch.arange(28 * 3, dtype=torch.float32) + 0.5) / 3  # (84,) subpixel centres
+    images = torch.empty(n, 1, 28, 28)
+    for i in range(0, n, 2048):
+        f = factors[i:i + 2048].float()  # (b, 5)
+        half = (2.5 + f[:, 1])[:, None, None]  # (b, 1, 1)
+        angle = (f[:, 2] * (math.pi / 2) / 6)[:, None, None]
+        dx = sub[None, None, :] - (8 + 12 * f[:, 3] / 7)[:, None, None]  # (b, 1, 84)
+        dy = sub[None, :, None] - (8 + 12 * f[:, 4] / 7)[:, None, None]  # (b, 84, 1)
+        u = (dx * torch.cos(angle) + dy * torch.sin(angle)) / half  # (b, 84, 84), in the shape's own frame
+        v = (-dx * torch.sin(angle) + dy * torch.cos(angle)) / half
+        square = torch.maximum(u.abs(), v.abs()) <= 1
+        ellipse = u ** 2 + (2 * v) ** 2 <= 1
+        triangle = (v <= 0.5) & (v >= 1.732 * u.abs() - 1)  # an equilateral triangle, apex up
+        kind = f[:, 0].long()[:, None, None]
+        inside = torch.where(kind == 0, square, torch.where(kind == 1, ellipse, triangle)).float()
+        images[i:i + 2048, 0] = inside.reshape(-1, 28, 3, 28, 3).mean(dim=(2, 4))
+    return images, factors, SHAPE_FACTORS

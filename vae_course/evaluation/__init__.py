@@ -46,3 +46,6 @@ __all__ = [
 from .structured import (active_units_per_layer, optimise_local_params, structured_gap_split,  # noqa: E402
                          structured_iwae)
 __all__ += ["active_units_per_layer", "optimise_local_params", "structured_gap_split", "structured_iwae"]  # nb 13
+from .disentanglement import (discretize, factor_entropies, mig, mig_per_factor,  # noqa: E402
+                              mutual_information_matrix)
+__all__ += ["discretize", "factor_entropies", "mig", "mig_per_factor", "mutual_information_matrix"]  # nb 15

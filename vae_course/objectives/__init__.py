@@ -29,3 +29,5 @@ __all__ = [
     "gaussian_kl_per_dim", "gaussian_nll", "images_checked", "iwae_objective", "iwae_terms", "kl_weight",
     "mixture_log_prob", "model_elbo", "prior_kl", "prior_objective", "reconstruction_nll", "reference_loss",
 ]
+from .tc import BetaTCVAE, gaussian_log_density, mws_log_densities, total_correlation  # noqa: E402
+__all__ += ["BetaTCVAE", "gaussian_log_density", "mws_log_densities", "total_correlation"]  # nb 15

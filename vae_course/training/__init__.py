@@ -56,3 +56,5 @@ __all__ += ["DeeperRecipe", "GAP_SETTINGS", "KINDS", "StructuredELBO", "cached_s
             "headline_bound", "load_or_compute", "load_or_train_deeper", "run_name", "score_deeper", "weights_key"]  # notebook 13
 from .vq_prior import CodePriorHistory, codes_fingerprint, load_or_train_code_prior, train_code_prior  # noqa: E402
 __all__ += ["CodePriorHistory", "codes_fingerprint", "load_or_train_code_prior", "train_code_prior"]  # notebook 12
+from .disentangle import ShapesRecipe, load_or_train_shapes, shapes_recipe  # noqa: E402
+__all__ += ["ShapesRecipe", "load_or_train_shapes", "shapes_recipe"]  # nb 15

@@ -32,6 +32,7 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.priors`          notebook 11 (surgery's terms, the mixture, the MC KL)
 * :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (the nearest code, the EMA codebook step)
 * :mod:`~vae_course.teaching.exercises.deeper`          notebook 13 (the Ladder VAE's merge and its KL term)
+* :mod:`~vae_course.teaching.exercises.disentangle`     notebook 15 (the mutual information gap)
 
 A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
 ``EXERCISES``, and its checker is re-exported here.
@@ -43,6 +44,7 @@ from .bounds import check_cb_mean, check_k_gap_estimates
 from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective, check_unit_variances
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .deeper import check_ladder_kl
+from .disentangle import check_mig
 from .practice import check_hole_test, check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
 from .priors import check_mc_kl, check_mixture_log_density, check_surgery_terms
@@ -63,5 +65,6 @@ __all__ = [
     "check_cb_mean", "check_k_gap_estimates",  # notebooks 07 and 08
     "check_hole_test",  # notebook 06
     "check_ladder_kl",  # notebook 13
+    "check_mig",  # notebook 15
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]
