@@ -754,3 +754,13 @@ def test_the_slides_command_builds_the_lecture_decks(tmp_path, assets, capsys, m
     printed = capsys.readouterr().out
     assert "wrote 2 lecture decks" in printed and "lecture-1.html" in printed
     assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_the_site_command_builds_either_edition(both_sites, tmp_path, capsys):
+    path, _, _ = both_sites
+    assert main(["site", str(tmp_path / "public"), "--notebooks", str(path.parent)]) == 0
+    assert "the public site, without solutions" in capsys.readouterr().out
+    assert SOLUTION.strip() not in page_text(tmp_path / "public" / "03_exercise.html")
+    assert main(["site", str(tmp_path / "teacher"), "--notebooks", str(path.parent), "--instructor"]) == 0
+    assert "the instructor's site, with the solutions" in capsys.readouterr().out
+    assert SOLUTION.strip() in page_text(tmp_path / "teacher" / "03_exercise.html")
