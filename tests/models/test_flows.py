@@ -112,3 +112,15 @@ def test_bad_images_are_refused_in_one_sentence():
     with pytest.raises(ValueError) as err:
         model.log_weights(torch.rand(2, 5), 3)
     assert "784" in str(err.value)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    """Both notebook 13 models save and load through the course's checkpoints (sized on the meta device first)."""
+    from vae_course.models import HierarchicalVAE
+    from vae_course.training import load_checkpoint, save_checkpoint
+
+    for model in (FlowVAE(784, 16, 4, n_flows=2, flow_hidden_dim=8, context_dim=3), HierarchicalVAE(784, 16, 4, 2)):
+        path = save_checkpoint(model, tmp_path / f"{type(model).__name__}.pt")
+        loaded = load_checkpoint(path)
+        assert type(loaded) is type(model)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))

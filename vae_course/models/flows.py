@@ -52,7 +52,7 @@ def made_degree_masks(degrees: torch.Tensor, hidden_dim: int, n_hidden_layers: i
     d = degrees.numel()
     if d < 2:
         raise ValueError(f"a MADE needs at least 2 inputs, got {d}.")
-    hidden_deg = 1 + torch.arange(hidden_dim) % (d - 1)  # (Hm,) in 1..D-1
+    hidden_deg = 1 + torch.arange(hidden_dim, device=degrees.device) % (d - 1)  # (Hm,) in 1..D-1
     masks = [(hidden_deg[:, None] >= degrees[None, :]).float()]  # (Hm, D)
     for _ in range(n_hidden_layers - 1):
         masks.append((hidden_deg[:, None] >= hidden_deg[None, :]).float())  # (Hm, Hm)
@@ -80,7 +80,8 @@ class MADE(nn.Module):
                  activation: str = "elu"):
         super().__init__()
         _check_positive_int("hidden_dim", hidden_dim)
-        degrees = torch.arange(1, dim + 1) if degrees is None else torch.as_tensor(degrees)
+        # on the CPU even under torch.device('meta') (how checkpoints size a model before building it)
+        degrees = torch.arange(1, dim + 1, device="cpu") if degrees is None else torch.as_tensor(degrees, device="cpu")
         if sorted(degrees.tolist()) != list(range(1, dim + 1)):
             raise ValueError(f"degrees must be a permutation of 1..{dim}, got {degrees.tolist()}.")
         self.register_buffer("degrees", degrees, persistent=False)
@@ -111,7 +112,7 @@ class IAFStep(nn.Module):
     def __init__(self, dim: int, hidden_dim: int, context_dim: int = 0, *, reverse: bool = False,
                  activation: str = "elu", scale_bias: float = 1.5):
         super().__init__()
-        degrees = torch.arange(dim, 0, -1) if reverse else torch.arange(1, dim + 1)
+        degrees = torch.arange(dim, 0, -1, device="cpu") if reverse else torch.arange(1, dim + 1, device="cpu")
         self.made = MADE(dim, hidden_dim, context_dim, degrees, activation)
         self.scale_bias = scale_bias  # sigmoid(1.5) = 0.82: the step starts close to the identity
 
