@@ -154,3 +154,171 @@ def test_a_conv_vae_vae_mismatch_names_both_classes(tmp_path):
     torch.save(payload, tmp_path / "renamed.pt")
     with pytest.raises(CheckpointError, match="holds a VAE, but its weights are those of a ConvVAE"):
         load_checkpoint(tmp_path / "renamed.pt")
+
+
+# ------------------------------------------------------------------------------------- nothing lost (issue 27 §2)
+import signal
+import time
+from pathlib import Path
+
+from vae_course import config
+from vae_course.training import load_or_train, previous_path, remove_stale_temp_files, weights_checksum
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_save_leaves_temp_files_that_the_next_save_removes(tmp_path):
+    """SIGKILL during a save leaves its temporary file; the next save in that folder removes it (and only it)."""
+    code = ("import os, signal, torch\nfrom vae_course.models import VAE\nfrom vae_course.training import "
+            "save_checkpoint\nreal = torch.save\ndef save_then_die(obj, f, *a, **k):\n    real(obj, f, *a, **k)\n"
+            "    f.flush()\n    os.kill(os.getpid(), signal.SIGKILL)\ntorch.save = save_then_die\n"
+            f"save_checkpoint(VAE(), {str(tmp_path / 'vae.pt')!r})\n")
+    killed = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent)
+    assert killed.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".vae.pt.") and left[0].endswith(".tmp")  # what SIGKILL leaves
+    mine = tmp_path / "notes.tmp"
+    mine.write_text("a file of the learner's own")
+    live = tmp_path / f".other.pt.{os.getpid()}.abcdefgh.tmp"  # a save of a running process: kept
+    live.write_bytes(b"in progress")
+    save_checkpoint(VAE(), tmp_path / "other.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["notes.tmp", live.name, "other.pt"])
+    old = time.time() - 2 * 3600
+    os.utime(live, (old, old))  # an hour old: stale even though the pid runs (pids are reused)
+    assert remove_stale_temp_files(tmp_path) == [live] and mine.exists()
+
+
+def test_a_stale_temp_file_of_a_dead_process_goes(tmp_path):
+    stale = tmp_path / f".vae_latent2.pt.{dead_pid()}.k3j_x9q2.tmp"
+    stale.write_bytes(b"x" * 1000)
+    save_checkpoint(VAE(), tmp_path / "vae_latent2.pt")
+    assert not stale.exists()
+
+
+def test_flipped_bytes_in_the_weights_are_caught(tmp_path):
+    path = save_checkpoint(VAE(), tmp_path / "m.pt")
+    data = bytearray(path.read_bytes())
+    stored = torch.load(path, weights_only=True)["state_dict"]["fc1.weight"]
+    at = bytes(data).find(stored.numpy().tobytes()[:64])  # where fc1's weights lie in the file
+    assert at > 0
+    data[at + 5] ^= 0x10  # one bit of one weight
+    path.write_bytes(bytes(data))
+    assert torch.load(path, weights_only=True)["state_dict"]["fc1.weight"].isfinite().all()  # torch loads it silently
+    with pytest.raises(CheckpointError, match="its weights fc1.weight do not match the checksum") as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_checksum_covers_names_and_values():
+    a = VAE().state_dict()
+    b = {k: v.clone() for k, v in a.items()}
+    assert weights_checksum(a) == weights_checksum(b)
+    b["fc1.bias"][0] += 1e-6
+    assert weights_checksum(a)["fc1.bias"] != weights_checksum(b)["fc1.bias"]
+    assert weights_checksum(a)["fc1.weight"] == weights_checksum(b)["fc1.weight"]
+
+
+def test_a_checkpoint_without_a_checksum_still_loads(tmp_path):
+    """Checkpoints saved before the checksum (the cached models of a full run) keep loading."""
+    path = save_checkpoint(VAE(latent_dim=3), tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)
+    del payload["weights_sha256"]
+    torch.save(payload, path)
+    assert load_checkpoint(path).latent_dim == 3
+
+
+def test_nan_weights_are_refused_on_load(tmp_path):
+    model = VAE()
+    with torch.no_grad():
+        model.fc4.bias[3] = float("nan")
+    path = save_checkpoint(model, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match=r"NaN or infinite weights \(in fc4.bias\)"):
+        load_checkpoint(path)
+
+
+# ------------------------------------------------------------------------------------------------- load_or_train
+@pytest.fixture
+def tiny_data():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(256, 1, 28, 28, generator=g), torch.rand(64, 1, 28, 28, generator=g)
+
+
+def quick_train(folder, data, **kw):
+    train, test = data
+    return load_or_train(2, train_images=train, test_images=test, folder=folder, progress=False, **kw)
+
+
+def test_another_recipe_keeps_the_old_checkpoint_beside_the_new(tmp_path, tiny_data, capsys):
+    first = quick_train(tmp_path, tiny_data, epochs=1)
+    old = first.path.read_bytes()
+    second = quick_train(tmp_path, tiny_data, epochs=2)
+    assert second.trained and second.recipe.epochs == 2
+    kept = previous_path(first.path)
+    assert kept.name == "vae_latent2.previous.pt" and kept.read_bytes() == old
+    assert "is kept as vae_latent2.previous.pt" in capsys.readouterr().out
+    assert quick_train(tmp_path, tiny_data, epochs=2).trained is False  # the new one is found again
+
+
+def test_retrain_keeps_the_old_checkpoint_too(tmp_path, tiny_data):
+    first = quick_train(tmp_path, tiny_data, epochs=1, verbose=False)
+    old = first.path.read_bytes()
+    quick_train(tmp_path, tiny_data, epochs=1, retrain=True, verbose=False)
+    assert previous_path(first.path).read_bytes() == old
+
+
+def test_an_unwritable_folder_is_refused_before_training(tmp_path, tiny_data, monkeypatch):
+    import tempfile
+
+    import vae_course.training.pretrained as pretrained
+
+    real = tempfile.NamedTemporaryFile
+
+    def denied(*args, dir=None, **kwargs):  # noqa: A002
+        if dir is not None and Path(dir) == tmp_path:
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)
+    monkeypatch.setattr(pretrained, "train_reference", lambda *a, **k: pytest.fail("it trained first"))
+    with pytest.raises(CheckpointError, match="cannot be written") as info:
+        quick_train(tmp_path, tiny_data, epochs=1)
+    assert str(tmp_path) in str(info.value) and "folder=" in str(info.value)
+
+
+def test_a_corrupt_checkpoint_is_called_unreadable_not_recipe_less(tmp_path, tiny_data, capsys):
+    (tmp_path / "vae_latent2.pt").write_bytes(b"garbage" * 100)
+    run = quick_train(tmp_path, tiny_data, epochs=1)
+    out = capsys.readouterr().out
+    assert run.trained and "(the checkpoint could not be read)" in out and "no recipe" not in out
+    assert (tmp_path / "vae_latent2.previous.pt").read_bytes() == b"garbage" * 100
+
+
+def test_a_conv_vae_under_the_reference_name_is_not_the_reference(tmp_path, tiny_data, capsys):
+    first = quick_train(tmp_path, tiny_data, epochs=1, verbose=False)
+    extra = torch.load(first.path, weights_only=True)["extra"]
+    save_checkpoint(ConvVAE(latent_dim=2), first.path, extra=extra)  # the reference recipe, another model
+    run = quick_train(tmp_path, tiny_data, epochs=1)
+    assert run.trained and type(run.model) is VAE
+    assert "holds a ConvVAE, not the reference VAE" in capsys.readouterr().out
+
+
+def test_quick_mode_keeps_its_own_subfolder_of_a_chosen_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("VAE_COURSE_QUICK", "0")
+    full = config.checkpoint_dir()
+    monkeypatch.setenv("VAE_COURSE_QUICK", "1")
+    assert full == tmp_path and config.checkpoint_dir() == tmp_path / "quick"
+
+
+def test_a_checkpoint_folder_that_is_a_file_is_one_sentence(tmp_path, monkeypatch):
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path / "f"))
+    for quick in ("0", "1"):
+        monkeypatch.setenv("VAE_COURSE_QUICK", quick)
+        with pytest.raises(ValueError, match=r"VAE_COURSE_CHECKPOINTS=.* is a file, not a folder"):
+            config.checkpoint_dir()

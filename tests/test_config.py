@@ -35,6 +35,7 @@ def test_data_root_order(monkeypatch, tmp_path):
 
 def test_checkpoint_dir_env(monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path / "ck"))
+    monkeypatch.setenv("VAE_COURSE_QUICK", "0")
     assert config.checkpoint_dir() == tmp_path / "ck" and (tmp_path / "ck").is_dir()
 
 
@@ -46,7 +47,9 @@ def test_quick_mode_keeps_its_own_checkpoints(monkeypatch, tmp_path):
     monkeypatch.setenv("VAE_COURSE_QUICK", "1")
     quick = config.checkpoint_dir()
     assert full == config.REPO_ROOT / "checkpoints" and quick == full / "quick"
-    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))  # a folder the user chose is used in both modes
+    monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))  # a folder the user chose: quick mode in its subfolder
+    assert config.checkpoint_dir() == tmp_path / "quick"
+    monkeypatch.setenv("VAE_COURSE_QUICK", "0")
     assert config.checkpoint_dir() == tmp_path
 
 

@@ -4,6 +4,7 @@ same weights, images and settings."""
 import pytest
 import torch
 
+from vae_course import config
 from vae_course.evaluation import gap_split
 from vae_course.models import VAE
 from vae_course.training import iwae_training as it
@@ -12,7 +13,7 @@ from vae_course.training import iwae_training as it
 @pytest.fixture
 def ck(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_COURSE_CHECKPOINTS", str(tmp_path))
-    return tmp_path
+    return config.checkpoint_dir()  # tmp_path/quick in quick mode
 
 
 def tiny_model(seed=0):

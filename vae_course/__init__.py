@@ -76,6 +76,8 @@ module is missing from it.
 7. :mod:`vae_course.teaching`: the course's own machinery
    * :mod:`vae_course.teaching.exercises`        exercise checkers, hints and answers, one module per part:
      :mod:`vae_course.teaching.exercises.core`, :mod:`vae_course.teaching.exercises.registry`,
+     :mod:`vae_course.teaching.exercises.tripwire` (the REFERENCE verdict's tripwire),
+     :mod:`vae_course.teaching.exercises.bounds`, :mod:`vae_course.teaching.exercises.collapse_cvae`,
      :mod:`vae_course.teaching.exercises.theory`, :mod:`vae_course.teaching.exercises.theory_limits`,
      :mod:`vae_course.teaching.exercises.theory_builds`,
      :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
@@ -86,6 +88,7 @@ module is missing from it.
    * :mod:`vae_course.teaching.grade`            grades student notebooks
    * :mod:`vae_course.teaching.sandbox`          contains each graded submission (folder, limits, uid, signed verdicts)
    * :mod:`vae_course.teaching.output_folder`    output folders the commands may write into (marker, --force)
+  * :mod:`vae_course.teaching.notebook_io`      broken notebooks named in one sentence; atomic notebook writes
    * :mod:`vae_course.teaching.student_edition`  the notebooks without solutions
    * :mod:`vae_course.teaching.website`          the course as a static website
    * :mod:`vae_course.teaching.slides`           offline reveal.js decks

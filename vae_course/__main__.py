@@ -6,7 +6,7 @@
     python -m vae_course student-edition student/   # the course without its solutions, for learners
     python -m vae_course grade submissions/ --csv grades.csv --timeout 600
     python -m vae_course site site/                # the static website, from the stored outputs (offline)
-    python -m vae_course slides slides/ notebooks/02_elbo.ipynb   # offline reveal.js decks
+    python -m vae_course slides slides/                  # one offline reveal.js deck per lecture
     python -m vae_course tag-slides --check        # do the notebooks' slide types follow the convention?
 """
 from __future__ import annotations
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("execute", help="run notebooks top to bottom in place (the only way outputs are made)")
     e.add_argument("notebooks", nargs="*", help="notebook files (default: all of notebooks/, in order)")
     e.add_argument("--quick", action="store_true", help="quick mode (VAE_COURSE_QUICK=1) instead of full mode")
+    e.add_argument("--timeout", type=_positive_float, default=1800.0, metavar="SECONDS",
+                   help="time limit per cell in seconds (default: 1800); a notebook that runs past it is left as it "
+                        "was")
 
     s = sub.add_parser("student-edition", help="write the student edition: solutions stubbed, answers and outputs "
                                                "removed")
@@ -84,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="course notebooks (default: all of notebooks/)")
     s.add_argument("--force", action="store_true",
                    help="write even into a folder holding files that this command did not write")
+    s.add_argument("--nbgrader", action="store_true",
+                   help="write nbgrader source notebooks instead (for an nbgrader course's source/ASSIGNMENT/ folder): "
+                        "checker cells become autograded tests, solutions nbgrader solution cells")
 
     g = sub.add_parser("grade", help="run student notebooks in fresh kernels and tabulate every checker's verdict")
     g.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="student notebooks, or folders of them")
@@ -96,10 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the site into (open OUT_DIR/index.html)")
     w.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the course notebooks "
                                                                    "(default: notebooks/)")
+    w.add_argument("--instructor", action="store_true",
+                   help="the instructor's site: with the solutions, the predictions' answers and the instructor's answers")
     w.add_argument("--force", action="store_true",
                    help="write even into a folder holding files that this command did not write")
 
-    d = sub.add_parser("slides", help="write one offline reveal.js deck per notebook")
+    d = sub.add_parser("slides", help="write the lecture decks (lecture-1.html ... and index.html), or one deck per "
+                                      "NOTEBOOK named")
     d.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the decks into")
     d.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks (default: all of notebooks/)")
     d.add_argument("--force", action="store_true",
@@ -200,6 +209,9 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     except TrainingDivergedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if hist.interrupted and hist.epochs == 0:
+        print("error: interrupted before the first epoch finished; nothing was saved.", file=sys.stderr)
+        return 130
     model.cpu().eval()
     samples, reconstructions = out / "samples.png", out / "reconstructions.png"
     try:
@@ -232,6 +244,31 @@ def train_command(args, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _notebooks_of(args) -> list[Path]:
+    """The notebooks a teaching command will read (its default: the course's), for the checks before it runs."""
+    from .teaching.execute import course_notebooks
+
+    if args.command == "site":
+        folder = Path(args.notebooks) if args.notebooks else None
+        return course_notebooks(folder) if folder is None or folder.is_dir() else []
+    if args.command == "slides" and not args.notebooks:
+        return []  # the lecture decks: their own checks name a missing figure label
+    return [Path(p) for p in args.notebooks] if args.notebooks else course_notebooks()
+
+
+def _check_teaching_inputs(args) -> str | None:
+    """One sentence (without ``error:``) if a teaching command's notebooks are broken or ``VAE_COURSE_VENDOR`` names a
+    file: checked here, before the command reads or writes anything."""
+    from .teaching.notebook_io import check_notebooks, check_vendor_folder
+
+    if args.command in ("site", "slides") and (problem := check_vendor_folder()):
+        return problem
+    if args.command in ("student-edition", "site", "slides", "tag-slides") and "\x00" in getattr(args, "out_dir", ""):
+        return f"OUT_DIR {args.out_dir!r} contains a NUL byte, so it cannot be a folder name: check it."
+    writable = args.command == "tag-slides" and not args.check
+    return check_notebooks(_notebooks_of(args), writable=writable)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -241,10 +278,15 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # between the steps that handle it themselves: nothing was saved
             print("error: interrupted; nothing was saved.", file=sys.stderr)
             return 130
+    if args.command in ("student-edition", "site", "slides", "tag-slides"):
+        problem = _check_teaching_inputs(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     if args.command == "student-edition":
         from .teaching.student_edition import main as student_edition_main
 
-        return student_edition_main(args.out_dir, args.notebooks, force=args.force)
+        return student_edition_main(args.out_dir, args.notebooks, force=args.force, nbgrader=args.nbgrader)
     if args.command == "grade":
         from .teaching.grade import main as grade_main
 
@@ -252,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "site":
         from .teaching.website import main as site_main
 
-        return site_main(args.out_dir, args.notebooks, force=args.force)
+        return site_main(args.out_dir, args.notebooks, force=args.force, instructor=args.instructor)
     if args.command == "slides":
         from .teaching.slides import main as slides_main
 
@@ -263,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return tag_main(args.notebooks, check=args.check)
     from .teaching.execute import main as execute_main
 
-    return execute_main(args.notebooks, quick=args.quick)
+    return execute_main(args.notebooks, quick=args.quick, timeout=args.timeout)
 
 
 if __name__ == "__main__":

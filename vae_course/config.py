@@ -11,9 +11,9 @@ Environment variables
 ``VAE_COURSE_DATA``
     Folder that holds ``MNIST/raw/*-ubyte``. Default: ``./data`` at the repository root.
 ``VAE_COURSE_CHECKPOINTS``
-    Folder where notebooks save and look for checkpoints. Default: ``./checkpoints`` at the repository root, and
-    ``./checkpoints/quick`` in quick mode, so that a quick run (``pytest``) never replaces a full-mode model that
-    took minutes to train.
+    Folder where notebooks save and look for checkpoints. Default: ``./checkpoints`` at the repository root. Quick
+    mode always uses its subfolder ``quick`` (``./checkpoints/quick``), so that a quick run (``pytest``) never
+    replaces a full-mode model that took minutes to train.
 """
 from __future__ import annotations
 
@@ -65,16 +65,25 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def checkpoint_dir() -> Path:
-    """Where notebooks keep checkpoints: ``$VAE_COURSE_CHECKPOINTS``, else ``<repo>/checkpoints`` (git-ignored) in
-    full mode and ``<repo>/checkpoints/quick`` in quick mode.
+    """Where notebooks keep checkpoints: ``$VAE_COURSE_CHECKPOINTS`` (else ``<repo>/checkpoints``, git-ignored) in
+    full mode, and its subfolder ``quick`` in quick mode.
 
     Quick and full runs of a notebook save under the same names (``vae_latent2.pt``); a recipe that does not match
     is trained again. With one folder for both, every ``pytest`` run (quick mode) would replace the full-mode
-    models, and the next full run would train them again (notebook 11's take 12 minutes).
+    models, and the next full run would train them again (notebook 11's take 12 minutes); so quick mode always
+    keeps its own subfolder, also in a folder that ``VAE_COURSE_CHECKPOINTS`` names.
     """
     env = os.environ.get("VAE_COURSE_CHECKPOINTS")
-    path = Path(env).expanduser() if env else REPO_ROOT / "checkpoints" / ("quick" if is_quick() else "")
-    path.mkdir(parents=True, exist_ok=True)
+    base = Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+    path = base / "quick" if is_quick() else base
+    where = f"VAE_COURSE_CHECKPOINTS={env}" if env else f"the checkpoint folder {base}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"{where} is a file, not a folder: point it at a folder (it is created if needed).") from None
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be created ({exc.strerror or type(exc).__name__}): point it at a folder "
+                         f"you can write to.") from None
     return path
 
 

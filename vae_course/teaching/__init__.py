@@ -10,6 +10,7 @@ Used by every notebook (``from vae_course.teaching import exercises``) and by th
 * :mod:`~vae_course.teaching.sandbox`          contains each graded submission: throwaway folder, scrubbed environment,
   limits, its own uid as root, every process killed, signed verdicts
 * :mod:`~vae_course.teaching.output_folder`    output folders the commands may write into (empty or their own)
+* :mod:`~vae_course.teaching.notebook_io`      broken notebooks named in one sentence; atomic notebook writes
 * :mod:`~vae_course.teaching.student_edition`  the notebooks without solutions
   (``python -m vae_course student-edition``)
 * :mod:`~vae_course.teaching.website`          the course as a static website (``python -m vae_course site``)
@@ -25,6 +26,8 @@ from .execute import NOTEBOOK_DIR, course_notebooks, execute_notebook, store_sti
 from .grade import (GradingInterrupted, Report, VERDICTS, checker_names, csv_cell, csv_problem, display_names,
                     format_table, grade_all, grade_notebook, submissions, table, verdicts_of, write_csv)
 from .output_folder import MARKER, claim_output_folder, output_marker
+from .notebook_io import (NotebookError, check_notebooks, check_vendor_folder, read_notebook,
+                          write_notebook_atomically)
 from .sandbox import (ARM_CELL, HIDDEN_TMP, KEY_FILE, Limits, Sandbox, TOKEN_VARIABLE, UID_RANGE, arm, kernel_env,
                       launch, signed_message, verify)
 from .slides import (DECK_TEMPLATE, LONG_CODE_LINES, MANUAL_TAG, MAX_CELLS_PER_SLIDE, SLIDE_TYPES, build_slides,
@@ -48,3 +51,5 @@ __all__ = [
     "strip_solutions", "student_notebook", "submissions", "table", "tag_main", "tag_slides", "vendor_dir",
     "verdicts_of", "without_widgets",
 ]
+__all__ += ["NotebookError", "check_notebooks", "check_vendor_folder", "read_notebook",  # issue 27 §3
+            "write_notebook_atomically"]

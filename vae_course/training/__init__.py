@@ -15,8 +15,8 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 * :mod:`~vae_course.training.sweeps`         experiments that train several models: the beta sweep and collapse runs
   (notebook 09), the likelihood table (notebook 07)
 """
-from .checkpoints import (CheckpointError, FORMAT_VERSION, MAX_PARAMETERS, load_checkpoint, read_checkpoint,
-                          save_checkpoint)
+from .checkpoints import (CheckpointError, FORMAT_VERSION, MAX_PARAMETERS, STALE_SECONDS, load_checkpoint,
+                          read_checkpoint, remove_stale_temp_files, save_checkpoint, weights_checksum)
 from .deep_vae import (BestRecipe, best_checkpoint_path, best_recipe, cosine_lr, load_or_train_best_model,
                        train_best_model)
 from .fit_checks import FitSetup, checked_setup
@@ -24,8 +24,8 @@ from .fit_loop import History, TrainingDivergedError, autocast_dtype, cpu_has_na
 from .iwae_training import (IWAERecipe, IWAERun, SCORE_KEYS, cached_gap_split, evaluate_model, iwae_checkpoint_path,
                             iwae_recipe, load_or_train_iwae, weights_fingerprint)
 from .pretrained import (Pretrained, Recipe, build_model, checkpoint_name, checkpoint_path, data_fingerprint,
-                         default_epochs, estimate_training_seconds, load_or_train, make_recipe, save_pretrained,
-                         stored_recipe, train_reference)
+                         default_epochs, estimate_training_seconds, load_or_train, make_recipe, previous_path,
+                         save_pretrained, stored_recipe, train_reference)
 from .prior_runs import PRIOR_KINDS, PriorRecipe, PriorRun, build_prior, load_or_train_with_prior, make_prior_recipe
 from .runs import (CachedRun, RUN_FORMAT, call_fit, load_or_fit, load_or_train_run, objective_settings, per_image_elbo,
                    run_key)
@@ -49,6 +49,7 @@ __all__ = [
 ]
 from .iwae_training import train_iwae  # noqa: E402  (NB-C: the IWAE recipe's training call, shown in notebook 08)
 __all__ += ["train_iwae"]
+__all__ += ["STALE_SECONDS", "previous_path", "remove_stale_temp_files", "weights_checksum"]  # issue 27 §2
 from .deeper import (GAP_SETTINGS, KINDS, DeeperRecipe, StructuredELBO, cached_structured_gaps,  # noqa: E402
                      deeper_recipe, headline_bound, load_or_compute, load_or_train_deeper, run_name, score_deeper,
                      weights_key)

@@ -2,16 +2,22 @@
 
 Used by notebooks 05 and 06 (06 loads what 05 saved), notebook 08 and the CLI.
 
-* Writes are atomic: the file is written to a temporary name in the same folder and then renamed, so an interrupted
-  save never leaves a half-written checkpoint behind.
+* Writes are atomic: the file is written to a temporary name in the same folder (``.<name>.<pid>.<random>.tmp``)
+  and then renamed, so an interrupted save never leaves a half-written checkpoint behind; the temporary files that a
+  killed save left (its process is gone) are removed by the next save into that folder.
+* A SHA-256 checksum of the weights is stored with them and checked on every load, so bytes flipped on disk or in
+  transfer are caught instead of giving a silently different model; NaN or infinite weights are refused too.
 * Loads use ``torch.load(weights_only=True)``: a checkpoint is data (tensors, numbers, strings), never code.
 * A checkpoint made with another configuration is refused with a message that names the difference.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -61,6 +67,53 @@ def _unloadable(payload: dict) -> str:
     return "something in it"
 
 
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp$")  # save_checkpoint's temporary files
+STALE_SECONDS = 3600  # a temporary file this old is stale even if a process with its pid runs (pids are reused)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid < 2**31  # another user's process (or an absurd pid: not a process)
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that a killed :func:`save_checkpoint` left in ``folder`` (those of a process that
+    is gone, or older than an hour), and return them; files of any other naming are never touched."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _TEMP.match(entry.name)
+        if not found:
+            continue
+        try:
+            old = time.time() - entry.lstat().st_mtime > STALE_SECONDS
+            if (old or not _alive(int(found["pid"]))) and entry.is_file() and not entry.is_symlink():
+                entry.unlink()
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
+def weights_checksum(state_dict: dict) -> dict[str, str]:
+    """The SHA-256 of each weight tensor (its dtype, shape and bytes), by name."""
+    sums = {}
+    for key in sorted(state_dict):
+        tensor = state_dict[key].detach().cpu().contiguous()
+        digest = hashlib.sha256(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        sums[key] = digest.hexdigest()
+    return sums
+
+
 def save_checkpoint(model, path: str | os.PathLike, history=None, extra: dict | None = None) -> Path:
     """Save ``model``'s weights, class name and config (plus an optional :class:`History`) atomically to ``path``.
 
@@ -87,15 +140,18 @@ def save_checkpoint(model, path: str | os.PathLike, history=None, extra: dict | 
     except OSError as exc:
         raise CheckpointError(f"cannot create the folder {path.parent} ({exc.strerror or type(exc).__name__}): "
                               f"choose a folder you can write to.") from None
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {
         "format_version": FORMAT_VERSION,
         **model.describe(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
+        "weights_sha256": weights_checksum(state),
         "history": _plain(history.as_dict()) if history is not None else None,
         "extra": _plain(extra or {}),
     }
+    remove_stale_temp_files(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise CheckpointError(f"cannot write in {path.parent} ({exc.strerror or type(exc).__name__}): choose a folder "
                               f"you can write to.") from None
@@ -149,7 +205,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a course checkpoint (format {FORMAT_VERSION}): save it again with "
                               f"save_checkpoint.")
+    _check_weights(path, payload)
     return payload
+
+
+def _check_weights(path: Path, payload: dict) -> None:
+    """Refuse weights that differ from their stored checksum (checkpoints saved before it had none) or that are not
+    finite."""
+    state, stored = payload.get("state_dict"), payload.get("weights_sha256")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return  # load_checkpoint names this problem
+    if isinstance(stored, dict):
+        found = weights_checksum(state)
+        for key in sorted(set(stored) & set(found)):  # a missing or extra tensor is named by load_checkpoint
+            if stored[key] != found[key]:
+                raise CheckpointError(f"{path} is damaged: its weights {key} do not match the checksum saved with "
+                                      f"them (bytes changed on disk or in a copy), so delete it and save or train it "
+                                      f"again.")
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path} holds NaN or infinite weights (in {key}), so the model it was saved from "
+                                  f"had diverged: train it again, e.g. with a lower learning rate.")
 
 
 def _expected_class(expected) -> str | None:

@@ -17,7 +17,9 @@ What it does differently from the reference script's loop, and why:
 from __future__ import annotations
 
 import math
+import signal
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -148,8 +150,22 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
         TrainingDivergedError: the loss or a gradient became NaN or infinite (the bad step is not applied).
         ValueError, TypeError: a bad argument, in one sentence, e.g. images outside [0, 1] (checked once per call).
     """
-    run = checked_setup(model, train_images, test_images, objective, epochs, batch_size, lr, seed, labels, device,
-                        callbacks)
+    with _noticing_ctrl_c() as ctrl_c:
+        try:
+            run = checked_setup(model, train_images, test_images, objective, epochs, batch_size, lr, seed, labels,
+                                device, callbacks)
+        except KeyboardInterrupt:  # e.g. while the model moves to the device: nothing trained yet
+            hist = History(interrupted=True)
+            print("Training interrupted before its first step: returning an empty history; the model is unchanged.")
+            return hist
+        hist, epoch, finished = _train(model, run, epochs, batch_size, seed, progress, ctrl_c)
+    if ctrl_c.seen and not hist.interrupted:  # a Ctrl-C that a library swallowed (e.g. in tqdm's __del__)
+        _interrupted(hist, epoch, epochs, finished)
+    return hist
+
+
+def _train(model, run, epochs: int, batch_size: int, seed: int, progress: bool, ctrl_c) -> tuple[History, int, int]:
+    """fit's loop, after its checks: returns the history, the epoch it was in and the last finished epoch."""
     objective, dev, n = run.objective, run.device, run.train.shape[0]
     opt = make_adam(run.groups, run.lr_of(1))
     amp_dtype = autocast_dtype(getattr(objective, "precision", "auto"), dev)
@@ -172,6 +188,8 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
                 perm = torch.randperm(n, generator=gen).to(dev)
                 sums = torch.zeros(2, dtype=torch.float64, device=dev)  # recon, KL summed over the epoch's images
                 for b in range(steps_per_epoch):
+                    if ctrl_c.seen:  # a Ctrl-C that something swallowed: stop here all the same
+                        raise KeyboardInterrupt
                     for cb in run.on_step:
                         cb.on_step(model, epoch, b, steps_per_epoch, hist)
                     idx = perm[b * batch_size:(b + 1) * batch_size]
@@ -211,9 +229,46 @@ def fit(model, train_images: torch.Tensor, test_images: torch.Tensor | None = No
     except KeyboardInterrupt:
         _interrupted(hist, epoch, epochs, finished)
     finally:
+        ctrl_c.defer = True  # from here on a Ctrl-C is only noted, so that closing the bar cannot lose it
         bar.close()
         model.eval()
-    return hist
+    return hist, epoch, finished
+
+
+class _CtrlC:
+    """What :func:`_noticing_ctrl_c` saw: ``seen`` once a Ctrl-C arrived; with ``defer``, Ctrl-C is only noted."""
+
+    def __init__(self):
+        self.seen, self.defer = False, False
+
+
+@contextmanager
+def _noticing_ctrl_c():
+    """Note every Ctrl-C (SIGINT) that arrives while fit runs, and pass it on as usual (KeyboardInterrupt).
+
+    A KeyboardInterrupt raised inside a ``__del__`` (tqdm's bar closing, for one) is swallowed by Python, and
+    training went on or ended as if nothing had happened; fit checks ``seen`` instead. Outside the main thread, or
+    when Ctrl-C is ignored, nothing changes.
+    """
+    state, installed = _CtrlC(), False
+    previous = signal.getsignal(signal.SIGINT)
+
+    def noted(signum, frame):
+        state.seen = True
+        if not state.defer:
+            previous(signum, frame)
+
+    if callable(previous):
+        try:
+            signal.signal(signal.SIGINT, noted)
+            installed = True
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield state
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _health(loss: torch.Tensor, params: list[torch.Tensor]) -> tuple[float, float]:

@@ -22,6 +22,7 @@ References:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -194,14 +195,28 @@ def cached_gap_split(model, x: torch.Tensor, tag: str, **settings) -> tuple[GapS
            "images": float(x.double().sum()), "n": int(x.shape[0])}
     path = checkpoint_dir() / f"gaps_{tag}.pt"
     if path.is_file():
-        stored = torch.load(path, weights_only=True)
+        try:
+            stored = torch.load(path, weights_only=True)
+            fields = ("log_px", "elbo_encoder", "elbo_optimised", "k", "seconds")
+            if not (isinstance(stored, dict) and all(f in stored for f in fields)):
+                raise TypeError
+        except Exception:  # noqa: BLE001 - damaged, cut short or not a gap cache: it is only a cache, so compute again
+            import warnings
+
+            warnings.warn(f"{path} is not a readable gap cache (damaged or written by something else), so the gaps "
+                          f"are computed again and it is replaced.", stacklevel=2)
+            stored = {}
         if stored.get("key") == key:
             split = GapSplit(stored["log_px"], stored["elbo_encoder"], stored["elbo_optimised"], stored["k"])
             return split, {"loaded": True, "seconds": stored["seconds"]}
     start = time.perf_counter()
     split = gap_split(model, x, **settings)
     seconds = time.perf_counter() - start
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"key": key, "log_px": split.log_px, "elbo_encoder": split.elbo_encoder,
-                "elbo_optimised": split.elbo_optimised, "k": split.k, "seconds": seconds}, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:  # atomically: an interrupted save never leaves a damaged cache
+        torch.save({"key": key, "log_px": split.log_px, "elbo_encoder": split.elbo_encoder,
+                    "elbo_optimised": split.elbo_optimised, "k": split.k, "seconds": seconds}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return split, {"loaded": False, "seconds": seconds}

@@ -198,6 +198,61 @@ def stored_recipe(path: str | os.PathLike) -> Recipe | None:
         return None
 
 
+def _stored(path: Path, recipe: Recipe) -> tuple[bool, str]:
+    """Whether the checkpoint at ``path`` was trained with ``recipe``; if not, why not (for the training line)."""
+    if not path.exists():
+        return False, "there is no checkpoint yet"
+    try:
+        raw = (read_checkpoint(path).get("extra") or {}).get("recipe")
+    except CheckpointError:
+        return False, "the checkpoint could not be read"
+    if not isinstance(raw, dict):
+        return False, "the checkpoint has no recipe"
+    try:
+        found = Recipe(**{f.name: raw.get(f.name, f.default) for f in fields(Recipe)})
+    except (TypeError, ValueError):
+        return False, "the checkpoint's recipe could not be read"
+    return (True, "") if found == recipe else (False, "the checkpoint was trained differently")
+
+
+def previous_path(path: Path) -> Path:
+    """Where :func:`load_or_train` keeps the checkpoint it replaces: ``vae_latent2.pt`` -> ``vae_latent2.previous.pt``."""
+    return path.with_name(f"{path.stem}.previous{path.suffix}")
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """Move an existing checkpoint at ``path`` to :func:`previous_path` (nothing is deleted); return where, or None."""
+    if not path.is_file():
+        return None
+    kept = previous_path(path)
+    try:
+        os.replace(path, kept)
+    except OSError as exc:
+        raise CheckpointError(f"the checkpoint {path} could not be kept as {kept.name} before it is replaced "
+                              f"({exc.strerror or type(exc).__name__}): move it away yourself and run this again.") from None
+    return kept
+
+
+def _check_writable(path: Path) -> None:
+    """A :class:`CheckpointError` now, before training, if no checkpoint can be saved at ``path``."""
+    import tempfile
+
+    folder = path.parent
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, so no checkpoint can be saved there: move it away, or pass "
+                              f"another folder=.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        raise CheckpointError(f"the checkpoint folder {folder} is a file (or lies under one): pass folder= a folder "
+                              f"you can write to.") from None
+    except OSError as exc:
+        raise CheckpointError(f"the checkpoint folder {folder} cannot be written ({exc.strerror or type(exc).__name__}), "
+                              f"so the trained model could not be saved: pass folder= a folder you can write to.") from None
+
+
 @dataclass
 class Pretrained:
     """What :func:`load_or_train` returns: the model (eval mode, CPU), its history, where it lives, and how it came."""
@@ -234,7 +289,9 @@ def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", seed: int = 0,
         verbose: print one line saying what happens (and, before training, roughly how long it takes).
 
     A checkpoint is loaded only if its stored :class:`Recipe` equals the requested one; a missing, unreadable or
-    mismatched checkpoint is replaced by a freshly trained model.
+    mismatched checkpoint is replaced by a freshly trained model, and the file it replaces is kept beside it as
+    ``<name>.previous.pt`` (one generation: the previous ``.previous.pt`` goes). The folder is checked to be
+    writable before training starts.
     """
     checkpoint_name(latent_dim, dataset, seed)  # validates latent_dim, dataset and seed
     if train_images is None or test_images is None:
@@ -247,26 +304,28 @@ def load_or_train(latent_dim: int = 2, *, dataset: str = "mnist", seed: int = 0,
     path = checkpoint_path(latent_dim, folder, dataset, seed)
     why = "retrain=True"
     if not retrain:
-        found = stored_recipe(path) if path.is_file() else None
-        if found == recipe:
+        found, why = _stored(path, recipe)
+        if found:
             try:
                 model, hist = load_checkpoint(path, expected_config={"latent_dim": latent_dim}, with_history=True)
             except CheckpointError:
                 why = "the checkpoint could not be loaded"
             else:
-                history = History(**{k: v for k, v in hist.items() if k in History.__dataclass_fields__}) if hist else History()
-                if verbose:
-                    print(f"Loaded {path.name}: VAE {recipe.describe()}.")
-                return Pretrained(model, history, recipe, path, trained=False)
-        else:
-            why = ("there is no checkpoint yet" if not path.is_file() else
-                   "the checkpoint was trained differently" if found is not None else "the checkpoint has no recipe")
+                if type(model) is VAE and model.config.hidden_dim == recipe.hidden_dim:
+                    history = History(**{k: v for k, v in hist.items() if k in History.__dataclass_fields__}) if hist else History()
+                    if verbose:
+                        print(f"Loaded {path.name}: VAE {recipe.describe()}.")
+                    return Pretrained(model, history, recipe, path, trained=False)
+                why = f"the checkpoint holds a {type(model).__name__}, not the reference VAE"
+    _check_writable(path)  # before training, so that a model is never trained and then lost
     if verbose:
         eta = _about(estimate_training_seconds(recipe, int(test_images.shape[0]), device))
         print(f"Training VAE {recipe.describe()} ({why}): about {eta} here, then it is saved as {path.name} and "
               f"reused next time ...", flush=True)
     model, history = train_reference(recipe, train_images, test_images, progress=progress, device=device)
+    kept = _keep_previous(path)
     save_pretrained(model, history, recipe, folder)
     if verbose:
-        print(f"Saved {path.name}.")
+        print(f"Saved {path.name}." if kept is None else
+              f"Saved {path.name} (the checkpoint it replaces is kept as {kept.name}).")
     return Pretrained(model, history, recipe, path, trained=True)
