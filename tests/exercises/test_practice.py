@@ -91,6 +91,8 @@ def hole_wrong(**how):
                 z.dtype).std() / math.sqrt(len(z))
         if how.get("variance_of_share"):
             se = se ** 2
+        if how.get("no_over_m"):
+            se = (mass * (1 - mass)).sqrt()
         if how.get("per_dim"):
             log_q = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z[:, None, :]).logsumexp(1)
         return log_q, mass, se
@@ -132,6 +134,8 @@ SPECS = [
                 ("stderr", DIFF, "M - 1")),
           Wrong("the variance of the share as its standard error", hole_wrong(variance_of_share=True),
                 ("stderr", DIFF, "square root")),
+          Wrong("sqrt(h (1 - h)) without the / M", hole_wrong(no_over_m=True),
+                ("stderr", DIFF, "spread of one yes-or-no draw")),
           Wrong("0.1 hard-coded", hole_wrong(fraction=0.1), ("case 3 (", "mass", DIFF, "fraction")),
           Wrong("no sum over the latent axis", hole_wrong(per_dim=True), ("case 1 (", "log_q", "wrong shape"))]),
     Spec("interpolation_path", E.check_interpolation_path, path_ok, in_dtype(path_ok, F64),

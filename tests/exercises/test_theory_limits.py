@@ -222,6 +222,9 @@ BUILD_SPECS = [
               l2 - l1 + l1.exp() / l2.exp() + (m1 - m2) ** 2 / l1.exp() - 1).sum(-1), (DIFF, "wrong Gaussian's variance")),
           Wrong("log-variance term with the wrong sign", lambda m1, l1, m2, l2: 0.5 * (
               l1 - l2 + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).sum(-1), (DIFF, "wrong sign")),
+          Wrong("averaged over the coordinates", lambda m1, l1, m2, l2: 0.5 * (
+              l2 - l1 + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).mean(-1),
+                ("case 3 (", DIFF, "average the 1-D KLs over the D coordinates instead of summing")),
           Wrong("log of logvar", lambda m1, l1, m2, l2: 0.5 * (
               torch.log(l2) - torch.log(l1) + (l1.exp() + (m1 - m2) ** 2) / l2.exp() - 1).sum(-1),
                 ("inf or NaN", "log or a square root of logvar"))]),
@@ -247,6 +250,9 @@ BUILD_SPECS = [
                 - _log_q(_z(mu, lv, eps).detach(), mu, lv), (DIFF, "opposite of sticking the landing")),
           Wrong("only mu detached", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps)) - _log_q(_z(mu, lv, eps), mu.detach(), lv),
                 ("d/dlogvar: largest absolute difference", "cut logvar")),
+          Wrong("the sample and q's parameters all detached inside log q", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps))
+                - _log_q(_z(mu, lv, eps).detach(), mu.detach(), lv.detach()),
+                ("d/dmu: largest absolute difference", "sample z must keep its path")),
           Wrong("everything detached", lambda lj, mu, lv, eps: stl_ok(lj, mu, lv, eps).detach(), ("no gradient",)),
           Wrong("no log q", lambda lj, mu, lv, eps: lj(_z(mu, lv, eps)), ("estimate: largest", "missing -log q(z)"))]),
 ]
@@ -258,3 +264,11 @@ def test_build_exercise(spec):
 
 
 SPECS = SPECS_15 + BUILD_SPECS
+
+
+def test_kl_diag_handed_to_notebook_13s_kl_is_reference_not_pass():
+    """The review's grading hole: models.hierarchical.gaussian_kl_pair computes exactly kl_diag's KL."""
+    from vae_course.models.hierarchical import gaussian_kl_pair
+
+    result = E.check_kl_diag(lambda m1, l1, m2, l2: gaussian_kl_pair(m1, l1, m2, l2) + 0)
+    assert result.verdict == "REFERENCE" and "gaussian_kl_pair" in result.message, result.message

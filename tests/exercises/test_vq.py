@@ -85,6 +85,8 @@ def ema_wrong(**mistake):
         total = c_use.sum()
         if mistake.get("raw"):
             return counts, sums, m_use / c_use[:, None]
+        if mistake.get("unscaled"):
+            return counts, sums, m_use / (c_use + eps)[:, None]
         smoothed = (c_use + eps) / (total + k * eps)
         if not mistake.get("share"):
             smoothed = smoothed * total
@@ -107,6 +109,8 @@ EMA_SPEC = Spec("ema_step", E.check_ema_step, ema_ok, in_dtype(ema_ok, torch.flo
                  Wrong("the batch's per-code means, not sums", ema_wrong(mean=True), ("case 1 (", DIFF, "mean of the vectors")),
                  Wrong("divided by the smoothed share", ema_wrong(share=True), ("case 1 (", DIFF, "smoothed share")),
                  Wrong("the codebook from the old state", ema_wrong(old=True), ("case 1 (", "codebook", DIFF, "before this step's update")),
+                 Wrong("counts + eps, without the rescale to the total", ema_wrong(unscaled=True),
+                       ("case 4 (a fresh state", "codebook", DIFF, "smoothing's rescale")),
                  Wrong("no smoothing", ema_wrong(raw=True), ("case 3 (a code that no vector chose", "codebook", DIFF, "without the smoothing")),
                  Wrong("only the codebook returned", lambda *a: ema_ok(*a)[2], ("case 1 (", "expected 3 values")),
                  Wrong("nothing flattened", ema_unflattened, ("case 5 (a grid", "raised", "leading axes"))])

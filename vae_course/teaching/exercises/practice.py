@@ -134,12 +134,12 @@ def _hole_test_reference(z, mu, logvar, fraction: float = 0.1):
     return _hole_share(z, log_q, fraction)
 
 
-def _hole_share(z, log_q, fraction, *, prior=True, unbiased=False, root=True):
+def _hole_share(z, log_q, fraction, *, prior=True, unbiased=False, root=True, over_m=True):
     z = z.detach().double().cpu()
     log_p = -0.5 * (z.pow(2).sum(1) + z.shape[1] * math.log(2 * math.pi))  # (M,) log N(z; 0, I)
     holes = (log_q < (log_p if prior else 0.0) + math.log(fraction)).double()  # (M,)
     mass = holes.mean()
-    var = mass * (1 - mass) / (len(holes) - (1 if unbiased else 0))
+    var = mass * (1 - mass) / ((len(holes) - (1 if unbiased else 0)) if over_m else 1)
     return log_q, mass, (var.sqrt() if root else var)
 
 
@@ -202,6 +202,9 @@ def check_hole_test(student_fn: Callable) -> CheckResult:
         ("Your standard error divides by M - 1 (torch's std is unbiased by default): the binomial standard error "
          "of the notebook divides by M.",
          lambda z, mu, lv, fraction=0.1: _hole_variant(z, mu, lv, fraction, unbiased=True)),
+        ("Your standard error does not shrink with M: sqrt(mass (1 - mass)) is the spread of one yes-or-no draw, "
+         "not of the share of M draws.",
+         lambda z, mu, lv, fraction=0.1: _hole_variant(z, mu, lv, fraction, over_m=False)),
         ("Your standard error looks like its square, the variance of the share: take the square root.",
          lambda z, mu, lv, fraction=0.1: _hole_variant(z, mu, lv, fraction, root=False)),
         ("Your share does not change with fraction: use the function's argument, not the number 0.1.",

@@ -219,7 +219,8 @@ EXERCISES = (
         "`log q(z_si) = logsumexp_j a_sij − log N`, `Î_q = mean_si ( a_sii − log q(z_si) )`, "
         "`KL̂ = mean_si ( log q(z_si) − log p(z_si) )`."), "11",
         replaces=("vae_course.evaluation.surgery.aggregate_log_prob", "vae_course.evaluation.surgery.elbo_surgery",
-                  "vae_course.objectives.priors.mixture_log_prob")),
+                  "vae_course.evaluation.surgery.hole_mass", "vae_course.evaluation.latent_space.log_aggregate_posterior",
+                  "vae_course.evaluation.latent_space.prior_hole_mass", "vae_course.objectives.priors.mixture_log_prob")),
     Exercise("mixture_log_density", check_mixture_log_density, _mixture_reference, (
         "A mixture's density is the weighted sum of its components' densities. Work with logs throughout: far "
         "from the components every density underflows to 0, but its log is a fine finite number.",

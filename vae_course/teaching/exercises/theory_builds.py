@@ -130,6 +130,9 @@ def check_kl_diag(student_fn: Callable) -> CheckResult:
          lambda m1, l1, m2, l2: 0.5 * (l2 - l1 + l2.exp() / l1.exp() + (m1 - m2) ** 2 / l2.exp() - 1).sum(-1)),
         ("You might be missing a constant per latent dimension (the KL of two equal Gaussians must be 0).",
          lambda m1, l1, m2, l2: 0.5 * (l2 - l1 + (l1.exp() + (m1 - m2) ** 2) / l2.exp()).sum(-1)),
+        ("You seem to average the 1-D KLs over the D coordinates instead of summing them: the KL of a product of "
+         "independent coordinates is the sum of their KLs.",
+         lambda m1, l1, m2, l2: ref(m1, l1, m2, l2) / m1.shape[-1]),
     ]
     return retell_nonfinite(compare(student_fn, _kl_diag_reference, cases, name="kl_diag", diagnoses=diagnoses),
                             LOG_OF_LOGVAR)
@@ -286,6 +289,10 @@ def check_stl_elbo(student_fn: Callable) -> CheckResult:
          _stl_run(lambda f, mu, lv, eps: f(z_of(mu, lv, eps)) - log_q_of(z_of(mu, lv, eps), mu, lv.detach()))),
         ("Your estimate is missing -log q(z): the one-sample ELBO is log p(x, z) - log q(z).",
          _stl_run(lambda f, mu, lv, eps: f(z_of(mu, lv, eps)))),
+        ("Inside log q you cut the sample z's path as well as q's parameters, so log q adds nothing to the gradient: "
+         "the sample z must keep its path to mu and logvar; only q's parameters are constants.",
+         _stl_run(lambda f, mu, lv, eps: f(z_of(mu, lv, eps)) - log_q_of(z_of(mu, lv, eps).detach(), mu.detach(),
+                                                                          lv.detach()))),
     ]
     return compare(_stl_run(student_fn), _stl_run(_stl_reference), cases, name="stl_elbo", diagnoses=diagnoses,
                    names=("estimate", "d/dmu", "d/dlogvar"))
@@ -301,12 +308,13 @@ EXERCISES = (
         "log q(z_i); elbo_hat = mean_i log w_i; se = sd_i(log w_i) / sqrt(n)."), "02"),
     Exercise("kl_diag", check_kl_diag, _kl_diag_reference, (
         "Both Gaussians factor over the coordinates, so their KL is a sum of 1-D KLs, one per latent dimension "
-        "(section 5's argument), each the two-Gaussian formula of section 9.",
+        "(section 5's argument), each the 1-D two-Gaussian KL that section 9 has you derive (expand "
+        "(z - mu_2)^2 around mu_1 and take the expectation term by term).",
         "Rewrite the 1-D formula in log-variances: the log of the ratio of the standard deviations is half the "
         "difference of the logvars, and each variance is the exponential of its logvar. Sum over the last axis only.",
         "KL = sum_j [ log(sigma_2j / sigma_1j) + (sigma_1j^2 + (mu_1j - mu_2j)^2) / (2 sigma_2j^2) - 1/2 ] with "
         "sigma_ij^2 = e^(l_ij): write log(sigma_2 / sigma_1) and sigma_1^2 / sigma_2^2 in l_1 and l_2."), "03",
-        replaces=("vae_course.theory.toy.kl_normal",)),
+        replaces=("vae_course.theory.toy.kl_normal", "vae_course.models.hierarchical.gaussian_kl_pair")),
     Exercise("code_score_grad", check_code_score_grad, _code_score_reference, (
         "The score-function estimator multiplies the value f(z) - c(x) by the score of q, the gradient of log q(z) "
         "with respect to the parameters, and averages over the draws; here the parameters are mu and "
@@ -325,5 +333,5 @@ EXERCISES = (
         "image (sum log q over the latent axis).",
         "log q_stop(z) = sum_j [ -1/2 log(2 pi) - l_j' / 2 - (z_j - mu_j')^2 / (2 e^(l_j')) ] with "
         "mu' = stop(mu), l' = stop(logvar), and z = mu + e^(logvar/2) eps NOT stopped; answer = log p(x, z) - "
-        "log q_stop(z). Skeleton: mu_c, lv_c = mu.___(), logvar.___()."), "04"),
+        "log q_stop(z)."), "04"),
 )

@@ -100,7 +100,7 @@ def _ema_args(gen, n, k, d, decay, eps=1e-5, lead=None, unused=0, fresh=False, t
 
 
 def _ema_variant(counts_ema, sums_ema, z, indices, decay, eps, *, swap=False, no_weight=False, mean=False,
-                 share=False, old=False, raw=False):
+                 share=False, old=False, raw=False, unscaled=False):
     """The reference step with one known mistake switched on (see check_ema_step's diagnoses)."""
     k = counts_ema.shape[0]
     flat, idx = z.reshape(-1, z.shape[-1]), indices.reshape(-1)
@@ -114,6 +114,8 @@ def _ema_variant(counts_ema, sums_ema, z, indices, decay, eps, *, swap=False, no
     total = use_c.sum()
     if raw:
         smoothed = use_c
+    elif unscaled:
+        smoothed = use_c + eps
     elif share:
         smoothed = (use_c + eps) / (total + k * eps)
     else:
@@ -162,6 +164,9 @@ def check_ema_step(student_fn: Callable) -> CheckResult:
          "smoothed count: scale it back to the total count.", lambda *a: _ema_variant(*a, share=True)),
         ("The codebook seems to come from the running averages before this step's update, not after it.",
          lambda *a: _ema_variant(*a, old=True)),
+        ("The codebook seems to divide by the running counts plus eps without the smoothing's rescale: adding eps "
+         "to every code raises the total count, so the smoothed counts must be scaled back to the total C.",
+         lambda *a: _ema_variant(*a, unscaled=True)),
         ("The codebook seems to divide by the running counts without the smoothing with eps: a code whose running "
          "count is 0 then divides 0 by 0, and one that has all but died is thrown far out.",
          lambda *a: _ema_variant(*a, raw=True)),
