@@ -9,8 +9,9 @@ visited with all its fragments shown, and measured:
   inside the screen;
 * the smallest font on the slide, text and math (``mjx-container``), times reveal.js's scale: at least 24 px;
 * every image loaded; every figure fills the slide's width or the height left to it; the figure's tick labels,
-  estimated from its stored dpi and matplotlib's default 10-pt ticks, at least 14 px on the screen, except the
-  figures in ``SMALL_TICKS`` (wide multi-panel figures the notebooks store at 100 dpi; the list must stay exact);
+  estimated from its stored dpi and the tick-label size its cell sets (``tick_params(labelsize=N)``; otherwise
+  matplotlib's default 10 pt), at least 14 px on the screen, except the figures in ``SMALL_TICKS`` (wide multi-panel
+  figures the notebooks store at 100 dpi; the list must stay exact);
 * MathJax typeset the math (no ``mjx-merror``, no raw ``$$`` left);
 * words a slide (outside the math and the speaker notes): the median at most 70.
 
@@ -21,11 +22,14 @@ Run only these:  pytest -o addopts="" -m browser -s tests/browser/test_decks_bro
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import statistics
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from vae_course.teaching import slides, web_assets
@@ -37,8 +41,10 @@ MIN_FONT_PX = 24.0
 MIN_TICK_PX = 14.0
 MAX_MEDIAN_WORDS = 70
 # Figures whose stored tick labels come out under 14 px even when the figure fills the slide's width: 13-15 inch
-# wide multi-panel figures at 100 dpi. They need a larger font (or fewer panels) in their notebook.
-SMALL_TICKS = {"elbo-gap", "loss-curves", "bound-vs-k", "prior-densities", "factorised-q"}
+# wide multi-panel figures at 100 dpi. They need a larger font (or fewer panels) in their notebook. elbo-gap,
+# factorised-q (02), loss-curves (05) and bound-vs-k (08) left this list when their cells set labelsize 13-14.
+SMALL_TICKS = {"prior-densities"}
+LABELSIZE = re.compile(r"labelsize\s*=\s*(\d+(?:\.\d+)?)")
 # (lecture, slide number) of the two screenshots: a derivation revealed step by step, and a figure slide
 DERIVATION_SLIDE = (2, "The bound, derived (Jensen)")
 FIGURE_SLIDE = (3, "What it learned: the codes")
@@ -119,9 +125,25 @@ class Offline:
             route.abort()
 
 
+@functools.cache
+def tick_points() -> dict[str, float]:
+    """``{label: tick-label size in points}`` for the figure cells (``figure:LABEL``) whose source sets
+    ``labelsize=N`` (the smallest, if several); other figures keep matplotlib's default ``slides.TICK_POINTS``."""
+    found = {}
+    for path in sorted(slides.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            sizes = [float(n) for n in LABELSIZE.findall(cell.source)]
+            for tag in cell.get("metadata", {}).get("tags", []):
+                if tag.startswith(slides.FIGURE_TAG) and sizes:
+                    found[tag[len(slides.FIGURE_TAG):]] = min(sizes)
+    return found
+
+
 def tick_px(figure: dict) -> float | None:
-    """The estimated on-screen size of a figure's tick labels: 10 pt at its stored dpi, times its scale."""
-    return slides.TICK_POINTS * figure["dpi"] / 72 * figure["scale"] if figure["dpi"] else None
+    """The estimated on-screen size of a figure's tick labels: their size in points (``tick_points``) at the stored
+    dpi, times the figure's scale on the slide."""
+    points = tick_points().get(figure["label"], slides.TICK_POINTS)
+    return points * figure["dpi"] / 72 * figure["scale"] if figure["dpi"] else None
 
 
 def measure_deck(page, deck: Path) -> list[dict]:
