@@ -91,7 +91,9 @@ module is missing from it.
   * :mod:`vae_course.teaching.notebook_io`      broken notebooks named in one sentence; atomic notebook writes
    * :mod:`vae_course.teaching.student_edition`  the notebooks without solutions
    * :mod:`vae_course.teaching.website`          the course as a static website
+   * :mod:`vae_course.teaching.site_pages`       the site's public notebook copies, tables of contents and search
    * :mod:`vae_course.teaching.slides`           offline reveal.js decks
+   * :mod:`vae_course.teaching.lecture_decks`    the lecture decks, from lectures/N_name.md
    * :mod:`vae_course.teaching.web_assets`       local MathJax and reveal.js
 """
 __version__ = "0.1.0"

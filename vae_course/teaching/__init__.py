@@ -14,8 +14,11 @@ Used by every notebook (``from vae_course.teaching import exercises``) and by th
 * :mod:`~vae_course.teaching.student_edition`  the notebooks without solutions
   (``python -m vae_course student-edition``)
 * :mod:`~vae_course.teaching.website`          the course as a static website (``python -m vae_course site``)
+* :mod:`~vae_course.teaching.site_pages`       the site's public notebook copies, tables of contents, search index
+  and README pages
 * :mod:`~vae_course.teaching.slides`           offline reveal.js decks and the slide tags
   (``python -m vae_course slides``)
+* :mod:`~vae_course.teaching.lecture_decks`    the lecture decks, built from ``lectures/N_name.md``
 * :mod:`~vae_course.teaching.web_assets`       local copies of MathJax and reveal.js for the site and the slides
 
 Each module's ``main`` (its command-line entry) is not re-exported here, since four modules have one: call it as
@@ -36,7 +39,8 @@ from .student_edition import (ANSWER_TAG, INTRO, MARKDOWN_STUB, STUB, SolutionMa
                               has_solution, nbgrader_source, strip_solutions, student_notebook)
 from .web_assets import (AssetError, MATHJAX_CONFIG, MATHJAX_SCRIPT, PACKAGES, REVEAL_PREFIX, build_for_cli, fetch,
                          install, mathjax_html, vendor_dir)
-from .website import SiteReport, build_site, course_notebooks, link_pages, readme_sections, without_widgets
+from .site_pages import link_pages, readme_sections
+from .website import SiteReport, build_site, course_notebooks, without_widgets
 
 __all__ = [
     "ARM_CELL", "GradingInterrupted", "HIDDEN_TMP", "KEY_FILE", "Limits", "MARKER", "Sandbox", "TOKEN_VARIABLE",

@@ -13,6 +13,8 @@ The **public** site (the default) shows every stored output and figure but no so
 the stub of the student edition (``vae_course.teaching.student_edition``), the instructor's answers (cells tagged
 ``answer``) are left out, and an output that would print a line of a solution (a "compare with the package" cell's
 source listing, say) is replaced by a note. ``--instructor`` builds the complete site, solutions and answers included.
+The public copy of a notebook, each page's table of contents, the search index and the pages made from the README
+come from :mod:`~vae_course.teaching.site_pages`; this module lays the pages out and writes the site.
 
 Widgets need a kernel, so their outputs are left out: each becomes a short note that the live view runs in
 JupyterLab, and the view's static twin (every interactive view has one, a figure on the same page) stands in.
@@ -24,7 +26,6 @@ import copy
 import html
 import re
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ import nbformat
 from ..config import REPO_ROOT
 from . import web_assets
 from .execute import course_notebooks
+from .site_pages import (OUTPUT_NOTE, SEARCH_DIR, SOLUTION_LINE_CHARS, TOC_MARK, index_search, link_pages,  # noqa: F401
+                         notebook_title, page_toc, public_notebook, readme_sections, solution_lines)
 
 REPO = REPO_ROOT
 NOTEBOOKS = REPO / "notebooks"
@@ -110,12 +113,7 @@ if (location.protocol === "file:") {
 </body>
 {% endblock body_footer %}
 """
-TOC_MARK = "<!-- vae-toc -->"
-SEARCH_DIR = "pagefind"  # pagefind's bundle, below the site's folder
 DOWNLOADS = "notebooks"  # the student notebooks, below the site's folder (the solved ones in notebooks/solved/)
-SOLUTION_LINE_CHARS = 30  # a line of a solution region longer than this never shows on the public site
-OUTPUT_NOTE = ("<div class=\"vae-banner\">This output shows code that solves an exercise ({notebooks}), so the public "
-               "site leaves it out; run the notebook to see it.</div>")
 
 
 @dataclass
@@ -134,16 +132,6 @@ class SiteReport:
     seconds: float = 0.0
     instructor: bool = False
     search_seconds: float = 0.0
-
-
-def notebook_title(nb) -> str:
-    """The text of the notebook's first ``# `` heading, without markdown emphasis (or an empty string)."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return re.sub(r"[*_`]", "", line[2:]).strip()
-    return ""
 
 
 def _widget_models(state: dict, model_id: str, seen: set | None = None) -> list[str]:
@@ -207,133 +195,6 @@ def without_widgets(nb, notebook_name: str):
     nb.metadata.pop("widgets", None)
     return nb, replaced
 
-
-def solution_lines(nb) -> set[str]:
-    """The lines (stripped) of ``nb``'s solution regions longer than ``SOLUTION_LINE_CHARS``, less those that also
-    stand outside every region (a line the notebook shows anyway is no secret)."""
-    from .student_edition import _MARKER
-
-    inside, outside = set(), set()
-    for cell in nb.cells:
-        region = False
-        for line in cell.source.splitlines():
-            if m := _MARKER.match(line):
-                region = m["kind"] == "BEGIN"
-                continue
-            text = line.strip()
-            if len(text) > SOLUTION_LINE_CHARS:
-                (inside if region else outside).add(text)
-    return inside - outside
-
-
-def _output_text(output) -> str:
-    if output.get("output_type") == "stream":
-        text = output.get("text", "")
-    elif output.get("output_type") == "error":
-        text = "\n".join(output.get("traceback", []))
-    else:
-        text = "\n".join("".join(v) if isinstance(v, list) else str(v) for k, v in output.get("data", {}).items()
-                         if k.startswith("text/") or k.endswith("json"))
-    return "".join(text) if isinstance(text, list) else text
-
-
-def public_notebook(nb, name: str = "notebook", secret: dict[str, str] | None = None):
-    """The page-ready public copy of the solved notebook ``nb``: the student edition's cells (solution regions as
-    stubs, no instructor's answers: ``student_edition.student_notebook``), with every stored output put back, except
-    an output that holds a solution line, which becomes a note. ``secret``: ``{line: the notebook it solves}``, default
-    ``nb``'s own solution lines; the site passes the whole course's, since one notebook may print code that solves
-    another's exercise. Returns ``(copy, outputs replaced)``."""
-    from .student_edition import student_notebook
-
-    secret = {line: name for line in solution_lines(nb)} if secret is None else secret
-    student = student_notebook(nb, name=name)
-    originals = {cell.get("id"): cell for cell in nb.cells}
-    cells, replaced = [], 0
-    for cell in student.cells:
-        if "student-edition" in cell.get("metadata", {}).get("tags", []):
-            continue  # the edition's own first cell ("how to check your work") is not for a web page
-        original = originals.get(cell.get("id"))
-        if cell.cell_type == "code" and original is not None:
-            cell.execution_count = original.get("execution_count")
-            cell.outputs = []
-            for output in original.get("outputs", []):
-                text = _output_text(output)
-                solved = sorted({where for line, where in secret.items() if line in text})
-                if solved:
-                    note = OUTPUT_NOTE.format(notebooks=", ".join(html.escape(n) for n in solved))
-                    cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": note}))
-                    replaced += 1
-                else:
-                    cell.outputs.append(copy.deepcopy(output))
-        cells.append(cell)
-    student.cells = cells
-    if "widgets" in nb.metadata:  # the widget state names the widgets for their notes (without_widgets)
-        student.metadata["widgets"] = copy.deepcopy(nb.metadata["widgets"])
-    return student, replaced
-
-
-def page_toc(body: str) -> str:
-    """The table of contents of a rendered page: its ``##`` and ``###`` headings, linked to their anchors."""
-    items = []
-    for level, anchor, inner in re.findall(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', body, flags=re.S):
-        text = re.sub(r"<[^>]+>", "", re.sub(r'<a class="anchor-link".*?</a>', "", inner, flags=re.S)).strip()
-        if text:
-            items.append(f'<li class="vae-toc-{level}"><a href="#{anchor}">{text}</a></li>')
-    if not items:
-        return ""
-    return (f'<nav class="vae-toc" aria-label="On this page" data-pagefind-ignore><details open><summary>On this page'
-            f'</summary><ul>{"".join(items)}</ul></details></nav>')
-
-
-def index_search(out: Path) -> float:
-    """Build the pagefind search index of the site in ``out`` (into ``out/pagefind/``); return the seconds taken."""
-    start = time.perf_counter()
-    try:
-        import pagefind  # noqa: F401  (the package that carries the pagefind binary)
-    except ImportError:
-        raise web_assets.AssetError("the site's search needs pagefind: pip install 'pagefind[extended]' (it is in "
-                                    "requirements.txt)") from None
-    done = subprocess.run([sys.executable, "-m", "pagefind", "--site", str(out), "--output-subdir", SEARCH_DIR,
-                           "--keep-index-url", "--force-language", "en", "--exclude-selectors", ".anchor-link", "--silent"],
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0 or not (out / SEARCH_DIR / "pagefind-ui.js").is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise web_assets.AssetError(f"pagefind could not index {out} (exit {done.returncode}): {' / '.join(tail)}")
-    return time.perf_counter() - start
-
-
-def readme_sections(text: str) -> tuple[str, dict[str, str]]:
-    """``(the part before the first "## " heading, {heading: its section's markdown})`` of a README."""
-    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
-    return parts[0], {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
-
-
-def link_pages(markdown: str, slugs: set[str], pages: dict[str, str] | None = None) -> str:
-    """Point the README's notebook names at their pages; relative links to files that are not pages keep their text.
-
-    `` `05_train_vae.ipynb` `` becomes a link to ``05_train_vae.html``; so does a link to ``notebooks/05_….ipynb``.
-    ``pages`` maps the file name of a markdown file that is a page of its own to that page: ``{"results.md":
-    "results.html"}`` points ``[results](docs/results.md)`` there. Links to the web and to anchors are kept as they are.
-    """
-    pages = pages or {}
-
-    def code(m):
-        return f"[`{m.group(1)}.ipynb`]({m.group(1)}.html)" if m.group(1) in slugs else m.group(0)
-
-    def link(m):
-        label, target = m.group(1), m.group(2)
-        if re.match(r"[a-z]+:|#", target):
-            return m.group(0)
-        path = target.split("#")[0]
-        stem = Path(path).stem
-        if path.endswith(".html") and (stem in slugs or stem in ("index", "teaching", "results")):
-            return m.group(0)
-        if Path(path).name in pages:
-            return f"[{label}]({pages[Path(path).name]})"
-        return f"[{label}]({stem}.html)" if path.endswith(".ipynb") and stem in slugs else label
-
-    markdown = re.sub(r"(?<!\[)`(\d\d_\w+)\.ipynb`", code, markdown)
-    return re.sub(r"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)", link, markdown)
 
 
 def _sidebar(pages: list[Page], current: str) -> str:
@@ -492,4 +353,4 @@ def main(out_dir: str, notebooks_dir: str | None = None, *, force: bool = False,
     return 0
 
 
-__all__ = ["build_site", "course_notebooks", "without_widgets", "link_pages", "readme_sections", "SiteReport"]
+__all__ = ["build_site", "course_notebooks", "without_widgets", "SiteReport"]
