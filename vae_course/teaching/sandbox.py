@@ -2,9 +2,8 @@
 an unprivileged user when the grader runs as root, and every process it started is killed afterwards; its checkers'
 verdicts are signed with a per-run secret so that a notebook cannot print a PASS of its own.
 
-Used by no notebook; by :mod:`vae_course.teaching.grade` (``python -m vae_course grade``). This file is also the
-kernel's launcher (``python sandbox.py CONFIG -- KERNEL COMMAND``), so it imports only the standard library at
-module level.
+Used by no notebook; by :mod:`vae_course.teaching.grade` (``python -m vae_course grade``). It is also the kernel's
+launcher (``python sandbox.py CONFIG -- KERNEL COMMAND``): it imports only the standard library at module level.
 
 How a submission is contained (the README's teaching section says the same for teachers):
 
@@ -13,9 +12,8 @@ How a submission is contained (the README's teaching section says the same for t
   (:func:`kernel_env`).
 * The kernel is started through :func:`launch` in its own session, with ``setrlimit`` limits (:class:`Limits`: CPU
   time, address space, processes, file size, no core files). As root it also gets a private mount namespace, where
-  ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are empty and folders the unprivileged user cannot enter (``/root``) are
-  hidden except for the Python installation, and it then runs as a uid of its own (no name, no groups) that owns
-  nothing but the temporary folder.
+  ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are empty and folders others cannot enter (``/root``) are hidden, except the
+  Python installation and the course (bound back read-only, also from under ``/tmp``); it runs as a uid of its own.
 * :meth:`Sandbox.kill_all` kills the kernel's session and every process of that uid (or, not as root, every process
   that carries the run's token in its environment or stays in the kernel's session).
 * :func:`arm` is the first cell the grader runs: it reads the per-run key from a file that it then deletes and wraps
@@ -284,6 +282,7 @@ def _private_mounts(folder: str, expose: list[str]) -> None:
         raise OSError(err, f"unshare: {os.strerror(err)}")
     _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE)
     keep = {folder: False}  # path -> read-only
+    keep.update({p: True for p in expose if any(p.startswith(d + "/") for d in HIDDEN_TMP)})  # bound back below
     for path in expose:
         parts = Path(path).parts
         for i in range(2, len(parts)):
@@ -305,7 +304,7 @@ def _private_mounts(folder: str, expose: list[str]) -> None:
         _mount(libc, f"/proc/self/fd/{fds[p]}", p, None, _MS_BIND | _MS_REC)
         if read_only:
             _mount(libc, "none", p, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
-    for fd in fds.values():
+    for fd in fds.values():  # opened before the tmpfs mounts, so the bind mounts above could reach under them
         os.close(fd)
 
 
