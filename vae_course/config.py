@@ -105,6 +105,9 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError:
         raise ValueError(f"device={device!r} is not a device name: use 'auto', 'cpu', 'cuda' or 'mps'.") from None
+    if resolved.type == "meta":
+        raise ValueError("device='meta' holds no data, so nothing can be trained or drawn on it: use device='auto', "
+                         "'cpu', 'cuda' or 'mps'.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA GPU is visible: use device='auto' or 'cpu'.")
     if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

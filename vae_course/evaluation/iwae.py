@@ -34,6 +34,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from ..config import check_seed
 from .likelihoods import decoder_distribution
+from ..objectives.checks import _check_pass_bytes
 from ..objectives.losses import check_unit_interval
 
 LogJoint = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -188,6 +189,11 @@ def iwae_bound(model, x: torch.Tensor, k: int, *, labels: torch.Tensor | None = 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size={batch_size!r} must be a positive whole number.")
     _check_images(x, "x", labels)
+    if labels is not None and not getattr(model, "conditional", False):
+        raise ValueError(f"labels= is for a conditional model, and {type(model).__name__} takes none: leave it out.")
+    b = min(batch_size, x.shape[0])
+    _check_pass_bytes(chunk or max(1, min(k, 20_000 // b)), b, model,
+                     f"iwae_bound(k={k}, chunk={chunk}, batch_size={batch_size})")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

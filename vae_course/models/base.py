@@ -22,9 +22,20 @@ def require_positive_ints(config, names: tuple[str, ...], hint: str = "") -> Non
 
 
 def image_shape_for(image_shape, input_dim: int) -> tuple[int, ...]:
-    """``image_shape`` as a tuple of ints, or ``(input_dim,)`` when it does not hold ``input_dim`` pixels."""
-    shape = tuple(int(s) for s in image_shape)
-    return shape if math.prod(shape) == input_dim else (input_dim,)
+    """``image_shape`` as a tuple of ints, or ``(input_dim,)`` when the default ``(1, 28, 28)`` does not hold
+    ``input_dim`` pixels; any other shape that does not hold them is one clear ``ValueError``."""
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if not shape or isinstance(image_shape, str) or any(s <= 0 for s in shape):
+        raise ValueError(f"image_shape={image_shape!r} must be a tuple of positive whole numbers such as (1, 28, 28).")
+    if math.prod(shape) == input_dim:
+        return shape
+    if shape != (1, 28, 28):
+        raise ValueError(f"image_shape={tuple(image_shape)!r} holds {math.prod(shape)} pixels but input_dim is "
+                         f"{input_dim}: pass an image_shape with input_dim pixels, e.g. ({input_dim},).")
+    return (input_dim,)
 
 
 def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...],
@@ -41,8 +52,11 @@ def check_images(x: torch.Tensor, input_dim: int, image_shape: tuple[int, ...],
         x = x.reshape(x.shape[0], input_dim)
         return x if dtype is None else x.to(dtype)
     want = "(B, " + ", ".join(str(s) for s in image_shape) + ")"
-    raise ValueError(f"expected a batch of images shaped {want} or (B, {input_dim}), got {tuple(x.shape)}: "
-                     f"add a batch dimension with x.unsqueeze(0) for a single image.")
+    if x.numel() == input_dim:
+        raise ValueError(f"expected a batch of images shaped {want} or (B, {input_dim}), got {tuple(x.shape)}: "
+                         f"add a batch dimension with x.unsqueeze(0) for a single image.")
+    raise ValueError(f"expected a batch of images shaped {want} or (B, {input_dim}), got {tuple(x.shape)}: the model "
+                     f"takes {input_dim} pixels per image (one channel), so convert the images to that size first.")
 
 
 def check_latent(z: torch.Tensor, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:

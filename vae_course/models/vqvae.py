@@ -256,10 +256,20 @@ class CodePrior:
 
     @classmethod
     def uniform(cls, codebook_size: int, positions: int = GRID[0] * GRID[1]) -> "CodePrior":
+        for name, value in (("codebook_size", codebook_size), ("positions", positions)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive whole number.")
         return cls(torch.full((positions, codebook_size), -math.log(codebook_size), dtype=torch.float64))
 
     def log_prob(self, indices: torch.Tensor) -> torch.Tensor:
         """log p(k) of each grid of codes ``(N, 7, 7)`` -> ``(N,)`` (nats, float64)."""
+        p, k = self.log_probs.shape
+        if not isinstance(indices, torch.Tensor) or indices.is_floating_point() or indices.ndim < 1 or \
+                indices[:1].numel() != p:
+            shape = tuple(indices.shape) if isinstance(indices, torch.Tensor) else type(indices).__name__
+            raise ValueError(f"indices must be an integer tensor of code grids with {p} positions each, got {shape}.")
+        if indices.numel() and not bool(((indices >= 0) & (indices < k)).all()):
+            raise ValueError(f"code indices must lie in 0..{k - 1} (this prior's codebook_size K = {k}).")
         flat = indices.reshape(indices.shape[0], -1)  # (N, P)
         return self.log_probs.gather(1, flat.t()).sum(0)  # (N,)
 

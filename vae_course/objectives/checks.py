@@ -76,3 +76,31 @@ def _check_scoring_inputs(model, images, labels) -> None:
         raise ValueError(f"labels must be a tensor with one label per image ({images.shape[0]}), or None.")
     if getattr(model, "conditional", False) and labels is None:
         raise ValueError("this model is conditional: pass labels= (one label per image).")
+
+
+def _check_prior_fits(prior, model) -> None:
+    """One clear ``ValueError`` unless ``prior`` (an objective's, or None) lives in ``model``'s latent space: the same
+    ``latent_dim``, and for a VampPrior the same model's encoder."""
+    if prior is None:
+        return
+    name = type(prior).__name__
+    if getattr(prior, "latent_dim", None) != model.config.latent_dim:
+        raise ValueError(f"the objective's prior {name} has latent_dim={getattr(prior, 'latent_dim', None)} but the "
+                         f"model's is {model.config.latent_dim}: build the prior with latent_dim="
+                         f"{model.config.latent_dim}.")
+    other = getattr(prior, "_model", None)
+    if other is not None and other is not model:
+        raise ValueError(f"the objective's prior {name} was built on another model: build it on the model you train, "
+                         f"{name}(model, ...).")
+
+
+_MAX_PASS_BYTES = 8 * 2**30  # the most memory one importance-weighted pass may ask for (8 GiB)
+
+
+def _check_pass_bytes(samples: int, images: int, model, what: str) -> None:
+    """One clear ``ValueError`` before allocating if ``samples`` x ``images`` decoder rows of float32 pixels (logits,
+    their log-probabilities and the gradients') would pass ``_MAX_PASS_BYTES``."""
+    need = 3 * 4 * samples * images * (model.config.input_dim + 3 * model.config.latent_dim)
+    if need > _MAX_PASS_BYTES:
+        raise ValueError(f"{what} would need about {need / 2**30:,.0f} GiB at once (more than "
+                         f"{_MAX_PASS_BYTES // 2**30} GiB): use fewer importance samples, a smaller chunk or batch_size.")

@@ -28,7 +28,7 @@ import numbers
 import torch
 from torch import nn
 
-from .losses import ELBOTerms, gaussian_kl, reconstruction_nll
+from .losses import ELBOTerms, check_unit_interval, gaussian_kl, reconstruction_nll
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -37,6 +37,12 @@ def _count(name: str, value, limit: int = 100_000) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= limit:
         raise ValueError(f"{name}={value!r} must be a whole number from 1 to {limit:,}.")
     return int(value)
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed={seed!r} must be a whole number from 0 to 2**63 - 1, e.g. seed=0.")
+    return int(seed)
 
 
 def diagonal_normal_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -92,7 +98,7 @@ class MixtureOfGaussiansPrior(Prior):
     def __init__(self, latent_dim: int, num_components: int = 10, seed: int = 0):
         super().__init__(latent_dim)
         k = _count("num_components", num_components)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(_seed(seed))
         self.means = nn.Parameter(torch.randn(k, self.latent_dim, generator=gen))  # (K, D)
         self.logvars = nn.Parameter(torch.zeros(k, self.latent_dim))  # (K, D)
         self.logits = nn.Parameter(torch.zeros(k))  # (K,)
@@ -132,10 +138,13 @@ class VampPrior(Prior):
         if init is not None:
             if not isinstance(init, torch.Tensor) or init.reshape(len(init), -1).shape != (k, input_dim):
                 raise ValueError(f"init must be {k} images of {input_dim} pixels, one per pseudo-input.")
+            if not init.is_floating_point():
+                raise TypeError(f"init has dtype {init.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+            check_unit_interval(init, "init")
             u = init.reshape(k, input_dim).detach().float().clamp(1e-3, 1 - 1e-3)
             logits = torch.log(u) - torch.log1p(-u)
         else:
-            gen = torch.Generator().manual_seed(seed)
+            gen = torch.Generator().manual_seed(_seed(seed))
             logits = 0.1 * torch.randn(k, input_dim, generator=gen)
         self.pseudo_logits = nn.Parameter(logits)  # (K, 784)
         object.__setattr__(self, "_model", model)  # a plain reference, not a submodule

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
 import re
 import tempfile
 import time
@@ -54,6 +55,15 @@ def _loads_weights_only(obj) -> bool:
     except Exception:  # noqa: BLE001 - any failure means "not loadable"
         return False
     return True
+
+
+def _checked_path(path, name: str = "path") -> Path:
+    """``path`` as a ``Path``, or one clear error for a non-path (``None``, a number) or a NUL byte in it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path such as 'checkpoints/vae.pt', got {type(path).__name__}.")
+    if "\x00" in os.fspath(path):
+        raise ValueError(f"{name}={os.fspath(path)!r} contains a NUL byte, which no file name can hold.")
+    return Path(path)
 
 
 def _unloadable(payload: dict) -> str:
@@ -128,7 +138,7 @@ def save_checkpoint(model, path: str | os.PathLike, history=None, extra: dict | 
     if extra is not None and not isinstance(extra, dict):
         raise TypeError(f"extra must be a dict of small values (numbers, strings, lists, tensors), "
                         f"got {type(extra).__name__}.")
-    path = Path(path)
+    path = _checked_path(path)
     if path.is_dir():
         raise CheckpointError(f"cannot save a checkpoint as {path}: it is a folder, so give a file name such as "
                               f"{path / 'vae.pt'}.")
@@ -157,7 +167,11 @@ def save_checkpoint(model, path: str | os.PathLike, history=None, extra: dict | 
                               f"you can write to.") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            try:
+                torch.save(payload, f)
+            except (AttributeError, TypeError, pickle.PicklingError):  # a lambda, a local class, an open file...
+                raise TypeError(f"{_unloadable(payload)} cannot be stored, so nothing was saved: store numbers, "
+                                f"strings, lists, dicts or tensors instead (e.g. .tolist()).") from None
             f.flush()
             os.fsync(f.fileno())
         try:  # prove that the bytes load the way load_checkpoint reads them, before they take the name
@@ -299,7 +313,7 @@ def load_checkpoint(path: str | os.PathLike, expected_config: dict | object | No
                                             or hasattr(expected_config, "config")):
         raise TypeError(f"expected_config must be a model, a config dataclass or a dict (or None), "
                         f"got {type(expected_config).__name__}.")
-    path = Path(path)
+    path = _checked_path(path)
     payload = read_checkpoint(path)
     cls_name, config = payload.get("model_class"), payload.get("config")
     if cls_name not in MODEL_CLASSES:

@@ -19,7 +19,8 @@ from typing import Callable
 import torch
 
 from ..config import check_seed, get_device
-from ..objectives.checks import _as_flat_images, _check_labels, _check_model, _positive_int
+from ..objectives.checks import (_as_flat_images, _check_labels, _check_model, _positive_int, _check_pass_bytes,
+                                 _check_prior_fits)
 from ..objectives.objective import as_objective
 
 
@@ -113,6 +114,9 @@ def checked_setup(model, train_images, test_images, objective, epochs, batch_siz
     _check_lr(lr)
     check_seed(seed)
     objective = as_objective(objective)
+    _check_prior_fits(getattr(objective, "prior", None), model)
+    if isinstance(getattr(objective, "k", None), int) and objective.k > 1:
+        _check_pass_bytes(objective.k, batch_size, model, f"the objective's k={objective.k} with batch_size={batch_size}")
     on_step, on_epoch_end = _as_callbacks(callbacks)
     train_labels, test_labels = _split_labels(labels)
     dev = get_device(device)

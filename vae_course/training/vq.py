@@ -73,6 +73,15 @@ def restart_dead_codes(model: VQVAE, z_e: torch.Tensor, counts: torch.Tensor, ge
     return int(dead.numel())
 
 
+def _binary_images(images) -> torch.Tensor:
+    """``images`` flattened to ``(N, 784)``, or one clear error for a non-tensor, an empty batch or another shape."""
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 or images.shape[0] == 0 or images[0].numel() != 784:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a non-empty batch of binary MNIST images shaped (N, 1, 28, 28) or "
+                         f"(N, 784), got {shape}.")
+    return images.reshape(images.shape[0], 784)
+
+
 def train_vqvae(model: VQVAE, images: torch.Tensor, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
                 beta: float = 0.25, seed: int = 0, log_every: int = 20, restart_dead: bool = False) -> VQHistory:
     """Train ``model`` on binary ``images`` with Adam on :func:`~vae_course.models.vqvae.vq_terms`'s total.
@@ -85,7 +94,11 @@ def train_vqvae(model: VQVAE, images: torch.Tensor, *, epochs: int, batch_size: 
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("log_every", log_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name}={value!r} must be a positive whole number.")
-    flat = images.reshape(images.shape[0], 784)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta={beta!r} must be a finite number >= 0 (the commitment weight; the course uses 0.25).")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr={lr!r} must be a finite number > 0, e.g. lr=1e-3.")
+    flat = _binary_images(images)
     if not bool(((flat == 0) | (flat == 1)).all()):
         raise ValueError("train_vqvae needs binary images (0 or 1): load them with binarize='static'.")
     torch.manual_seed(seed)
@@ -143,6 +156,12 @@ def vq_bound(model: VQVAE, images: torch.Tensor, prior: CodePrior, batch_size: i
     q(k | x) puts all its mass on the nearest codes k*(x), so its entropy is 0 and KL(q || p) = -log p(k*), and
     ``recon + kl`` is an upper bound on -log p(x) for the model k ~ prior, x ~ Bernoulli(decoder(e_k)).
     """
+    k = model.config.codebook_size
+    if isinstance(prior, CodePrior) and prior.log_probs.shape[1] != k:
+        got = prior.log_probs.shape[1]
+        raise ValueError(f"prior must be a CodePrior over the model's {k} codes, got {got}: build it with "
+                         f"CodePrior.fit(indices, {k}) or CodePrior.uniform({k}).")
+    _binary_images(images)
     model.eval()
     recon, kl = 0.0, 0.0
     for i in range(0, images.shape[0], batch_size):

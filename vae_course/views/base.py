@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..evaluation.latent_space import Plane
+from ..objectives.losses import check_unit_interval
 
 
 PRIOR_LIMIT = 3.0  # the window without images: [-3, 3] per coordinate, 99.7% of N(0, 1)
@@ -74,10 +75,13 @@ def _check_images_labels(images, labels, name="images"):
         if labels is not None:
             raise ValueError("labels were given without images: pass the images they belong to as well.")
         return
-    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 2 \
+    if isinstance(images, torch.Tensor) and not images.is_floating_point():
+        raise TypeError(f"{name} have dtype {images.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 \
             or images.shape[0] == 0 or images[0].numel() != 784:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"{name} must be float MNIST images shaped (N, 1, 28, 28) or (N, 784), got {shape}.")
+    check_unit_interval(images, name)
     if labels is not None and (not isinstance(labels, torch.Tensor) or labels.ndim != 1
                                or labels.shape[0] != images.shape[0]):
         shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__

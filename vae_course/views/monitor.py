@@ -329,6 +329,9 @@ class TrainingMonitor(_View):
         path = Path(path)
         if path.suffix.lower() != ".gif":
             raise ValueError(f"path={str(path)!r} must end in .gif (save_gif writes an animated GIF).")
+        if not path.parent.is_dir():
+            raise ValueError(f"path={str(path)!r} is in the folder {str(path.parent)!r}, which does not exist: create "
+                             f"it first or save the GIF elsewhere.")
         path.write_bytes(data)
         return path
 

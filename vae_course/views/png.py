@@ -30,6 +30,7 @@ _PALETTE = [0, 0, 0, 0, 0, 0, 214, 39, 40, 255, 255, 255, 31, 119, 180]
 
 
 MAX_SCALE = 32  # 28 px -> 896 px
+_MAX_SIDE = 4096  # the largest picture digit_png draws, in pixels a side
 
 
 def _check_scale(scale) -> int:
@@ -51,7 +52,13 @@ def digit_png(image: torch.Tensor, scale: int = DIGIT_SCALE) -> bytes:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise ValueError(f"digit_png draws ONE image, shaped (28, 28), (1, 28, 28), (1, 1, 28, 28) or (784,); "
                          f"got {shape}.")
+    if max(image.shape[-2], image.shape[-1]) * scale > _MAX_SIDE:
+        raise ValueError(f"digit_png would draw a {image.shape[-2] * scale} x {image.shape[-1] * scale} picture; "
+                         f"the largest is {_MAX_SIDE} pixels a side: pass a smaller image or scale.")
     x = image.detach().reshape(image.shape[-2], image.shape[-1])  # (28, 28)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("digit_png got an image with NaN or infinite pixels, which would draw as black: check the "
+                         "model's weights or the image's source.")
     a = (x.clamp(0, 1).mul(255).round().to(torch.uint8)).cpu().numpy()  # (28, 28) uint8
     if scale > 1:
         a = a.repeat(scale, axis=0).repeat(scale, axis=1)  # (28s, 28s) nearest-neighbour upscaling
