@@ -98,8 +98,8 @@ def kernel_env(folder: Path, *, quick: bool, token: str, user: str) -> dict[str,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline", TOKEN_VARIABLE: token,
     }
     for name in ("VAE_COURSE_DATA", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the data (read-only), torch's threads
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+        if os.environ.get(name):  # the data's path resolved: a link inside the hidden /tmp would not be followed
+            env[name] = str(Path(os.environ[name]).resolve()) if name == "VAE_COURSE_DATA" else os.environ[name]
     return env
 
 
@@ -150,8 +150,9 @@ class Sandbox:
         return f"grader{self.uid}" if self.uid is not None else os.environ.get("USER", "learner")
 
     def launch_config(self, connection_file: str) -> dict:
+        data = [os.environ["VAE_COURSE_DATA"]] if os.environ.get("VAE_COURSE_DATA") else []
         exposed = sorted({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.executable,
-                                                           Path(__file__).resolve().parents[2])})
+                                                           Path(__file__).resolve().parents[2], *data)})
         return {"uid": self.uid, "limits": asdict(self.limits), "folder": str(self.folder), "expose": exposed,
                 "connection_file": connection_file}
 
