@@ -5,11 +5,16 @@ workspace folders in a temp dir, so nothing from the user's ~/.jupyter leaks in 
 is a temp COPY of the repo's ``notebooks/`` folder: running all cells never touches the repo's notebooks. The kernel
 gets ``VAE_COURSE_QUICK=1``, the caller's ``VAE_COURSE_DATA`` and a temp ``VAE_COURSE_CHECKPOINTS``.
 
+The decks' and the site's tests open their pages through ``offline_tab`` (every request that would leave the
+machine is blocked and counted) and save screenshots under ``screenshots`` (``$VAE_COURSE_SCREENSHOTS`` or
+tests/browser/screenshots/, not in git).
+
 Without Playwright (``pip install playwright``) or a Chromium binary (``apt-get install -y chromium``; or set
 ``VAE_COURSE_CHROMIUM`` to a Chrome/Chromium executable) every browser test is skipped with that reason.
 """
 from __future__ import annotations
 
+import functools
 import http.cookiejar
 import json
 import os
@@ -244,3 +249,62 @@ def announce(request):
             reporter.write_line(line)
 
     return say
+
+
+class OfflineTab:
+    """A browser context (``context``, ``page``) in which every request whose URL does not start with ``file://``,
+    ``data:``, ``blob:`` or one of ``allow`` is aborted and recorded in ``blocked``; failed requests (and, with
+    ``http_errors``, HTTP statuses of 400 and more) go to ``failed``, JavaScript errors to ``errors``."""
+
+    def __init__(self, browser, width: int, height: int, allow: tuple[str, ...] = (), http_errors: bool = False):
+        self.allow = ("file://", "data:", "blob:", *allow)
+        self.blocked, self.failed, self.errors = [], [], []
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        if http_errors:
+            self.page.on("response", lambda r: self.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400
+                         else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.allow):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def assert_clean(self) -> None:
+        assert not self.blocked, f"{len(self.blocked)} requests left the machine: {self.blocked[:5]}"
+        assert not [f for f in self.failed if f not in self.blocked], f"failed requests: {self.failed[:5]}"
+        assert not self.errors, f"JavaScript errors: {self.errors[:3]}"
+
+
+@pytest.fixture
+def offline_tab(browser):
+    """``offline_tab(width, height, allow=(), http_errors=False)`` opens an :class:`OfflineTab`; the test closes its
+    ``context``."""
+    return functools.partial(OfflineTab, browser)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The folder for the browser tests' screenshots: ``$VAE_COURSE_SCREENSHOTS`` or tests/browser/screenshots/."""
+    folder = Path(os.environ.get("VAE_COURSE_SCREENSHOTS") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def web_assets_fetched():
+    """The decks' and the site's web assets (MathJax, reveal.js, ...), fetched once; without them the test is skipped
+    with the reason."""
+    from vae_course.teaching import web_assets
+
+    try:
+        for name in web_assets.PACKAGES:
+            web_assets.fetch(name)
+    except web_assets.AssetError as exc:
+        pytest.skip(f"browser test skipped: {exc}")

@@ -23,7 +23,6 @@ Run only these:  pytest -o addopts="" -m browser -s tests/browser/test_decks_bro
 from __future__ import annotations
 
 import functools
-import os
 import re
 import statistics
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_course.teaching import slides, web_assets
+from vae_course.teaching import slides
 
 pytestmark = pytest.mark.browser
 
@@ -100,32 +99,6 @@ SLIDE_STATE_JS = """async () => {
 }"""
 
 
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("VAE_COURSE_SCREENSHOTS") or Path(__file__).resolve().parent / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class Offline:
-    """A 1280x720 browser context in which every request outside file:// is aborted and recorded."""
-
-    def __init__(self, browser):
-        self.blocked, self.failed, self.errors = [], [], []
-        self.context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(("file://", "data:", "blob:")):
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
-
-
 @functools.cache
 def tick_points() -> dict[str, float]:
     """``{label: tick-label size in points}`` for the figure cells (``figure:LABEL``) whose source sets
@@ -166,12 +139,7 @@ def measure_deck(page, deck: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def decks(tmp_path_factory):
-    try:
-        for name in web_assets.PACKAGES:
-            web_assets.fetch(name)
-    except web_assets.AssetError as exc:
-        pytest.skip(f"decks browser test skipped: {exc}")
+def decks(web_assets_fetched, tmp_path_factory):
     out = tmp_path_factory.mktemp("decks")
     started = time.perf_counter()
     built = slides.build_lectures(out)
@@ -202,12 +170,12 @@ def problems_of(deck: str, state: dict) -> list[str]:
     return found
 
 
-def test_every_slide_of_every_lecture_deck(browser, decks, announce):
+def test_every_slide_of_every_lecture_deck(offline_tab, decks, announce, screenshots):
     built, seconds = decks
     announce(f"decks: built {len(built)} lecture decks in {seconds:.1f} s")
     assert [d.name for d in built] == [f"lecture-{n}.html" for n in range(1, len(built) + 1)]
     assert len(built) == len(slides.lecture_plan(slides.README.read_text(encoding="utf-8")))
-    tab = Offline(browser)
+    tab = offline_tab(WIDTH, HEIGHT)
     try:
         all_states, problems, shots = [], [], {}
         for number, deck in enumerate(built, 1):
@@ -219,7 +187,7 @@ def test_every_slide_of_every_lecture_deck(browser, decks, announce):
                 state["deck"] = deck.name
                 for key, (lec, title) in (("derivation", DERIVATION_SLIDE), ("figure", FIGURE_SLIDE)):
                     if number == lec and state["title"] == title:
-                        shot = screenshot_dir() / f"deck_lecture{lec}_{key}.png"
+                        shot = screenshots / f"deck_lecture{lec}_{key}.png"
                         tab.page.evaluate(f"Reveal.slide({state['index'] - 1}, 0, 999)")
                         tab.page.wait_for_timeout(400)
                         tab.page.screenshot(path=str(shot))
@@ -240,17 +208,15 @@ def test_every_slide_of_every_lecture_deck(browser, decks, announce):
         assert small_ticks == SMALL_TICKS & {f["label"] for s in all_states for f in s["figures"]}, \
             f"figures with tick labels under {MIN_TICK_PX:g} px: {sorted(small_ticks)}; SMALL_TICKS lists {sorted(SMALL_TICKS)}"
         assert set(shots) == {"derivation", "figure"}, f"screenshot slides not found: {DERIVATION_SLIDE}, {FIGURE_SLIDE}"
-        assert not tab.blocked, f"{len(tab.blocked)} requests left the machine: {tab.blocked[:5]}"
-        assert not tab.failed, f"failed requests: {tab.failed[:5]}"
-        assert not tab.errors, f"JavaScript errors: {tab.errors[:3]}"
+        tab.assert_clean()
     finally:
         tab.context.close()
 
 
-def test_a_fragment_reveals_the_next_step_and_s_has_notes(browser, decks):
+def test_a_fragment_reveals_the_next_step_and_s_has_notes(offline_tab, decks):
     """A derivation's steps come one click at a time; the speaker notes hold the instructor's answers."""
     built, _ = decks
-    tab = Offline(browser)
+    tab = offline_tab(WIDTH, HEIGHT)
     page = tab.page
     try:
         page.goto(built[1].as_uri(), wait_until="load")

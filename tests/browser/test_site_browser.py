@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_course.teaching import slides, web_assets, website
+from vae_course.teaching import slides, website
 
 pytestmark = pytest.mark.browser
 
@@ -58,39 +57,6 @@ PAGE_STATE_JS = """async () => {
 }"""
 
 
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("VAE_COURSE_SCREENSHOTS") or Path(__file__).resolve().parent / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-class Offline:
-    """A browser context in which every request outside 127.0.0.1 and file:// is aborted and recorded."""
-
-    def __init__(self, browser):
-        self.blocked, self.failed, self.errors = [], [], []
-        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
-        self.page.on("response", lambda r: self.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400
-                     else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def _route(self, route):
-        url = route.request.url
-        if url.startswith(("http://127.0.0.1:", "file://", "data:", "blob:")):
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
-
-    def assert_clean(self) -> None:
-        assert not self.blocked, f"{len(self.blocked)} requests left the machine: {self.blocked[:5]}"
-        assert not [f for f in self.failed if f not in self.blocked], f"failed requests: {self.failed[:5]}"
-        assert not self.errors, f"JavaScript errors: {self.errors[:3]}"
-
-
 def expected(path: Path) -> dict:
     nb = nbformat.read(path, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -108,13 +74,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(web_assets_fetched, tmp_path_factory):
     """The course's site, built once (the build time is printed), served on 127.0.0.1."""
-    try:
-        for name in web_assets.PACKAGES:
-            web_assets.fetch(name)
-    except web_assets.AssetError as exc:
-        pytest.skip(f"site browser test skipped: {exc}")
     out = tmp_path_factory.mktemp("site")
     report = website.build_site(out, NOTEBOOKS)  # the public site
     handler = functools.partial(QuietHandler, directory=str(out))
@@ -146,10 +107,10 @@ def check_page(page, path: Path) -> dict:
     return state
 
 
-def test_every_notebook_page_from_the_home_page(browser, site, announce):
+def test_every_notebook_page_from_the_home_page(offline_tab, site, announce, screenshots):
     url, report = site
     announce(f"site: built {len(report.pages)} pages from {len(NOTEBOOKS)} notebooks in {report.seconds:.1f} s")
-    tab = Offline(browser)
+    tab = offline_tab(1400, 1000, allow=("http://127.0.0.1:",), http_errors=True)
     page = tab.page
     try:
         page.goto(f"{url}/index.html", wait_until="load")
@@ -171,12 +132,12 @@ def test_every_notebook_page_from_the_home_page(browser, site, announce):
             visited.append(path.stem)
             if path.stem == "02_elbo":
                 page.evaluate("document.querySelector('h2[id^=\"2.-Derivation\"]').scrollIntoView()")
-                shot = screenshot_dir() / "site_02_derivation.png"
+                shot = screenshots / "site_02_derivation.png"
                 page.screenshot(path=str(shot))
                 announce(f"screenshot: {shot}")
             if path.stem == "06_latent_space_explorer":
                 page.evaluate("document.querySelector('h2[id^=\"1.-The-explorer\"]').scrollIntoView()")
-                shot = screenshot_dir() / "site_06_explorer.png"
+                shot = screenshots / "site_06_explorer.png"
                 page.screenshot(path=str(shot))
                 announce(f"screenshot: {shot}")
             nxt = page.locator("a.vae-next").first
@@ -192,16 +153,11 @@ def test_every_notebook_page_from_the_home_page(browser, site, announce):
         tab.context.close()
 
 
-def test_a_slide_deck_from_disk(browser, tmp_path, announce):
-    try:
-        for name in web_assets.PACKAGES:
-            web_assets.fetch(name)
-    except web_assets.AssetError as exc:
-        pytest.skip(f"slides browser test skipped: {exc}")
+def test_a_slide_deck_from_disk(web_assets_fetched, offline_tab, tmp_path, announce, screenshots):
     started = time.perf_counter()
     [deck] = slides.build_slides(tmp_path, [REPO / "notebooks" / "02_elbo.ipynb"])
     announce(f"slides: built {deck.name} in {time.perf_counter() - started:.1f} s")
-    tab = Offline(browser)
+    tab = offline_tab(1400, 1000, allow=("http://127.0.0.1:",), http_errors=True)
     page = tab.page
     try:
         page.set_viewport_size({"width": 1280, "height": 800})
@@ -226,7 +182,7 @@ def test_a_slide_deck_from_disk(browser, tmp_path, announce):
         assert state["math"] > 0 and state["visibleMath"] > 0 and state["errors"] == 0, state["math"]
         assert "$$" not in state["text"]
         page.wait_for_timeout(700)  # the slide transition
-        shot = screenshot_dir() / "slides_02_elbo.png"
+        shot = screenshots / "slides_02_elbo.png"
         page.screenshot(path=str(shot))
         announce(f"screenshot: {shot}")
         tab.assert_clean()
@@ -276,9 +232,9 @@ def test_no_solution_on_the_public_site_and_all_on_the_instructors(site, tmp_pat
              f"instructor's pages")
 
 
-def test_search_finds_notebook_04(browser, site, announce):
+def test_search_finds_notebook_04(offline_tab, site, announce):
     url, _ = site
-    tab = Offline(browser)
+    tab = offline_tab(1400, 1000, allow=("http://127.0.0.1:",), http_errors=True)
     page = tab.page
     try:
         page.goto(f"{url}/index.html", wait_until="load")

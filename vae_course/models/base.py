@@ -1,7 +1,8 @@
 """What every course VAE shares: the :class:`VAEBase` class and the input checks of images, codes and sizes.
 
 Used by every model family in :mod:`vae_course.models` (notebooks 00-10). :class:`VAEBase` holds the reparameterized
-sample (notebook 04), pixel means from logits, ``forward``, sampling from the prior and ``describe`` (what a
+sample (notebook 04), pixel means from logits, ``forward``, sampling from the prior and, through
+:class:`_ModelInfo` (which notebook 13's models share), ``dtype``, ``num_parameters`` and ``describe`` (what a
 checkpoint stores); a family adds ``encode``, ``decode_logits`` and ``from_config``.
 """
 from __future__ import annotations
@@ -77,7 +78,23 @@ def check_latent(z: torch.Tensor, latent_dim: int, dtype: torch.dtype | None = N
     return z
 
 
-class VAEBase(nn.Module):
+class _ModelInfo:
+    """What every course model reports about itself: the weights' dtype, its size and what a checkpoint stores."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights; inputs are cast to it (so float64 images or codes work)."""
+        return next(self.parameters()).dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def describe(self) -> dict:
+        """Class name and config, as stored in checkpoints."""
+        return {"model_class": type(self).__name__, "config": asdict(self.config)}
+
+
+class VAEBase(_ModelInfo, nn.Module):
     """What every course VAE shares: the reparameterized sample, pixel means from logits, ``forward`` and sampling."""
 
     config: VAEConfig
@@ -116,15 +133,3 @@ class VAEBase(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # (n, D)
         return self.decode(z, *args)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of the weights; inputs are cast to it (so float64 images or codes work)."""
-        return next(self.parameters()).dtype
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def describe(self) -> dict:
-        """Class name and config, as stored in checkpoints."""
-        return {"model_class": type(self).__name__, "config": asdict(self.config)}

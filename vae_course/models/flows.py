@@ -39,7 +39,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .deep import ACTIVATIONS
-from .hierarchical import StructuredVAE, _check_positive_int, _full, _GaussianHead, _mlp, gaussian_log_prob
+from .hierarchical import (StructuredVAE, _check_activation_and_shape, _check_positive_int, _full, _GaussianHead, _mlp,
+                           gaussian_log_prob)
 from .registry import register_model
 
 
@@ -158,11 +159,7 @@ class FlowVAEConfig:
             raise ValueError(f"n_flows={self.n_flows!r} must be a whole number of IAF steps, 0 or more.")
         if self.n_flows and self.latent_dim < 2:
             raise ValueError("an IAF step needs latent_dim >= 2 (it is autoregressive over the latent coordinates).")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} is not known: use one of {', '.join(ACTIVATIONS)}.")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if math.prod(self.image_shape) != self.input_dim:
-            self.image_shape = (self.input_dim,)
+        _check_activation_and_shape(self)
 
 
 @register_model

@@ -44,7 +44,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .base import check_images
+from .base import _ModelInfo, check_images
 from .deep import ACTIVATIONS
 from .registry import register_model
 
@@ -105,7 +105,17 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name}={value!r} must be a positive whole number.")
 
 
-class StructuredVAE(nn.Module):
+def _check_activation_and_shape(config) -> None:
+    """The end of a notebook-13 config's checks: a known ``activation``, and ``image_shape`` as a tuple of ints
+    (``(input_dim,)`` when it does not hold ``input_dim`` pixels)."""
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"activation={config.activation!r} is not known: use one of {', '.join(ACTIVATIONS)}.")
+    config.image_shape = tuple(int(s) for s in config.image_shape)
+    if math.prod(config.image_shape) != config.input_dim:
+        config.image_shape = (config.input_dim,)
+
+
+class StructuredVAE(_ModelInfo, nn.Module):
     """What notebook 13's models share: ``q`` given by per-image parameters and standard-normal noise.
 
     A subclass defines:
@@ -128,18 +138,6 @@ class StructuredVAE(nn.Module):
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         return check_images(x, self.config.input_dim, self.config.image_shape, self.dtype)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def describe(self) -> dict:
-        from dataclasses import asdict
-
-        return {"model_class": type(self).__name__, "config": asdict(self.config)}
 
     def bernoulli_log_lik(self, x: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
         """``log p(x | z)`` for codes ``(n, B, D)`` and images ``x`` ``(B, 784)`` (binary): ``(n, B)``."""
@@ -189,11 +187,7 @@ class HierarchicalVAEConfig:
         if self.inference not in INFERENCE:
             raise ValueError(f"inference={self.inference!r} is not known: use 'top-down' (Ladder VAE) or "
                              f"'bottom-up'.")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} is not known: use one of {', '.join(ACTIVATIONS)}.")
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        if math.prod(self.image_shape) != self.input_dim:
-            self.image_shape = (self.input_dim,)
+        _check_activation_and_shape(self)
 
 
 @register_model

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..config import REPO_ROOT
+from ..training.fit_loop import _noticing_ctrl_c
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -43,33 +44,9 @@ def _env(**values: str):
                 os.environ[k] = v
 
 
-@contextmanager
-def _ctrl_c_noted():
-    """Yield a list that gets an entry for every Ctrl-C (SIGINT) while the block runs; Ctrl-C still raises
-    KeyboardInterrupt as usual. Outside the main thread, or where Ctrl-C is ignored, the list stays empty."""
-    seen: list[int] = []
-    previous = signal.getsignal(signal.SIGINT)
-
-    def noted(signum, frame):
-        seen.append(signum)
-        previous(signum, frame)
-
-    installed = False
-    if callable(previous):
-        try:
-            signal.signal(signal.SIGINT, noted)
-            installed = True
-        except ValueError:  # not the main thread
-            pass
-    try:
-        yield seen
-    finally:
-        if installed:
-            signal.signal(signal.SIGINT, previous)
-
-
-def _run(client, ctrl_c: list, log) -> None:
-    """``client.execute()`` on an event loop of its own, whose Ctrl-C handler also notes the interrupt in ``ctrl_c``:
+def _run(client, ctrl_c, log) -> None:
+    """``client.execute()`` on an event loop of its own, whose Ctrl-C handler also notes the interrupt in ``ctrl_c``
+    (what :func:`vae_course.training.fit_loop._noticing_ctrl_c` yields, which notes the others):
     nbclient answers SIGINT by shutting the kernel down, so that the run ends in a "kernel died" error instead.
     The kernel process's own log (not the cells' output, which goes into the notebook) is written to ``log``."""
     import asyncio
@@ -87,7 +64,7 @@ def _run(client, ctrl_c: list, log) -> None:
     def add_noting(sig, callback, *args):
         def noting(*a):
             if sig == signal.SIGINT:
-                ctrl_c.append(sig)
+                ctrl_c.seen = True
             callback(*a)
 
         return add(sig, noting, *args)
@@ -140,14 +117,14 @@ def execute_notebook(path: str | os.PathLike, *, quick: bool = False, timeout: f
     start = time.perf_counter()
     try:
         with _env(VAE_COURSE_QUICK="1" if quick else "0", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1"), \
-                _ctrl_c_noted() as ctrl_c, tempfile.TemporaryFile() as log:
+                _noticing_ctrl_c() as ctrl_c, tempfile.TemporaryFile() as log:
             try:
                 _run(client, ctrl_c, log)
             except BaseException:
-                if ctrl_c:  # nbclient's event loop turns Ctrl-C into other errors (an AssertionError, for one)
+                if ctrl_c.seen:  # nbclient's event loop turns Ctrl-C into other errors (an AssertionError, for one)
                     raise KeyboardInterrupt from None
                 raise
-            if ctrl_c:
+            if ctrl_c.seen:
                 raise KeyboardInterrupt
         store_stills(nb)
     except CellExecutionError as exc:

@@ -1,7 +1,7 @@
 """The training loop: :func:`fit` and its per-epoch :class:`History`, reporting nats per image.
 
-Used by notebooks 05-12, the CLI and ``benchmarks/``. The test ELBO it reports each epoch is
-:func:`vae_course.evaluation.evaluate`'s.
+Used by notebooks 05-12, the CLI and ``benchmarks/``; its Ctrl-C watch also by :mod:`vae_course.teaching.execute`.
+The test ELBO it reports each epoch is :func:`vae_course.evaluation.evaluate`'s.
 
 What it does differently from the reference script's loop, and why:
 
@@ -244,7 +244,7 @@ class _CtrlC:
 
 @contextmanager
 def _noticing_ctrl_c():
-    """Note every Ctrl-C (SIGINT) that arrives while fit runs, and pass it on as usual (KeyboardInterrupt).
+    """Note every Ctrl-C (SIGINT) that arrives while fit (or ``execute``) runs, and pass it on as usual.
 
     A KeyboardInterrupt raised inside a ``__del__`` (tqdm's bar closing, for one) is swallowed by Python, and
     training went on or ended as if nothing had happened; fit checks ``seen`` instead. Outside the main thread, or
