@@ -56,6 +56,9 @@ def mode_name() -> str:
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data folder: the argument, else ``$VAE_COURSE_DATA``, else ``<repo>/data``."""
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root={root!r} must be a folder path (a str or pathlib.Path) that contains MNIST/raw, or None "
+                        f"for $VAE_COURSE_DATA.")
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get("VAE_COURSE_DATA")

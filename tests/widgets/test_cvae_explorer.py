@@ -32,8 +32,8 @@ def test_the_explorer_draws_with_digit_png():  # cvae_widgets.image_png was a co
 def test_explorer_label_and_sliders_change_the_image():
     m = _model()
     ex = cvae_explorer(m)
-    assert type(ex.label) is W.ToggleButtons and ex.label.options == tuple(range(10))
-    assert len(ex.sliders) == 2 and all(type(s) is W.FloatSlider for s in ex.sliders)
+    assert isinstance(ex.label, W.ToggleButtons) and ex.label.options == tuple(range(10))
+    assert len(ex.sliders) == 2 and all(isinstance(s, W.FloatSlider) for s in ex.sliders)
     assert isinstance(ex.image, W.Image) and _pixels(ex.image.value).shape == (196, 196)
     first = ex.image.value
     ex.label.value = 7

@@ -18,7 +18,7 @@ def png_size(data: bytes):
 
 def test_setting_a_slider_changes_the_image(model, data):
     ex = latent_explorer(model, *data)
-    assert len(ex.sliders) == 2 and all(type(s) is W.FloatSlider for s in ex.sliders)
+    assert len(ex.sliders) == 2 and all(isinstance(s, W.FloatSlider) for s in ex.sliders)
     assert isinstance(ex.image, W.Image) and png_size(ex.image.value) == (196, 196)
     before, scatter_before = ex.image.value, ex.scatter.value
     ex.sliders[0].value = 1.5

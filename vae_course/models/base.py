@@ -4,14 +4,43 @@ Used by every model family in :mod:`vae_course.models` (notebooks 00-10). :class
 sample (notebook 04), pixel means from logits, ``forward``, sampling from the prior and, through
 :class:`_ModelInfo` (which notebook 13's models share), ``dtype``, ``num_parameters`` and ``describe`` (what a
 checkpoint stores); a family adds ``encode``, ``decode_logits`` and ``from_config``.
+
+NaN in, NaN out, said in one sentence: ``forward`` refuses images with NaN or inf pixels and ``decode`` refuses
+codes with NaN or inf entries (issue 27). Each check costs one host sync, so it runs only where a learner calls
+these entry points: :func:`vae_course.training.fit` checks its images once per call and trains inside
+:func:`_inputs_checked`, where both checks are skipped, so that a training step keeps its single host sync (an
+objective that calls ``model(x)`` adds none). The per-step work inside ``fit`` goes through ``encode`` and
+``decode_logits``, which never check values, only shapes.
 """
 from __future__ import annotations
 
+import contextvars
 import math
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import torch
 import torch.nn as nn
+
+
+_INPUTS_CHECKED = contextvars.ContextVar("vae_course_model_inputs_checked", default=False)
+
+
+@contextmanager
+def _inputs_checked():
+    """Inside this block ``forward`` and ``decode`` skip their NaN checks (``fit`` checked its images once)."""
+    token = _INPUTS_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _INPUTS_CHECKED.reset(token)
+
+
+def _refuse_non_finite(t, what: str, fix: str) -> None:
+    """One ``ValueError`` if the float tensor ``t`` holds NaN or inf (one host sync; skipped inside ``fit``)."""
+    if isinstance(t, torch.Tensor) and t.is_floating_point() and not _INPUTS_CHECKED.get() \
+            and not bool(torch.isfinite(t.detach()).all()):
+        raise ValueError(f"{what} contain NaN or inf values, which would come out as NaN pixels: {fix}.")
 
 
 def require_positive_ints(config, names: tuple[str, ...], hint: str = "") -> None:
@@ -116,11 +145,15 @@ class VAEBase(_ModelInfo, nn.Module):
 
     def decode(self, z: torch.Tensor, *args) -> torch.Tensor:
         """Pixel means ``sigmoid(logits)`` shaped ``(B, *image_shape)``, e.g. ``(B, 1, 28, 28)``."""
+        _refuse_non_finite(z, "the latent codes z given to decode", "decode finite codes, e.g. from "
+                           "model.encode(x) or torch.randn, and look for a division by zero where z was made")
         logits = self.decode_logits(z, *args)  # (B, input_dim)
         return torch.sigmoid(logits).reshape(logits.shape[0], *self.config.image_shape)
 
     def forward(self, x: torch.Tensor, *args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(recon, mu, logvar)``; ``recon`` holds pixel means shaped like ``x``."""
+        _refuse_non_finite(x, "the images x given to the model", "images must lie in [0, 1], so look for a "
+                           "division by zero or a broken transform where they were made")
         mu, logvar = self.encode(x, *args)
         z = self.reparameterize(mu, logvar)
         return torch.sigmoid(self.decode_logits(z, *args)).reshape(x.shape), mu, logvar

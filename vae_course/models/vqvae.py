@@ -249,6 +249,9 @@ class CodePrior:
 
     @classmethod
     def fit(cls, indices: torch.Tensor, codebook_size: int, alpha: float = 1.0) -> "CodePrior":
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < math.inf:
+            raise ValueError(f"alpha={alpha!r} must be a finite number >= 0: it is the count added to every code "
+                             f"(add-alpha smoothing; alpha=1.0 is Laplace's rule).")
         flat = indices.reshape(indices.shape[0], -1)  # (N, P)
         onehot = F.one_hot(flat, codebook_size).double()  # (N, P, K)
         counts = onehot.sum(0) + alpha  # (P, K)

@@ -143,3 +143,25 @@ def checked_setup(model, train_images, test_images, objective, epochs, batch_siz
                      on_step, on_epoch_end)
     setup.lr_of(1)  # a schedule's first rate is checked before any training
     return setup
+
+
+def _diverged_hint(model, xb: torch.Tensor, yb: torch.Tensor | None, *, first: bool) -> str | None:
+    """Why the very first step's loss or gradient was NaN when the model itself was broken before training, as the
+    whole message; ``None`` otherwise (then "lower the learning rate" is the advice). Runs only after fit stopped."""
+    if not first:
+        return None
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p.detach()).all()):
+            return (f"the model's weight {name} already held NaN or inf values before training, so the very first "
+                    f"step failed: no learning rate can fix that, so build a fresh model or load a good checkpoint.")
+    try:
+        with torch.no_grad():
+            out = model.encode(xb, *(() if yb is None else (yb,)))
+        top = float(out[1].detach().float().max()) if isinstance(out, tuple) and len(out) == 2 else 0.0
+    except Exception:  # a model whose encode is not (mu, logvar): keep the general advice
+        return None
+    if not top <= 80.0:  # exp(logvar) overflows float32 above ~88
+        return (f"the encoder's logvar already reached {top:.4g} before training, so sigma = exp(logvar / 2) "
+                f"overflowed and the very first step failed: no learning rate can fix that, so reset the layer that "
+                f"outputs logvar (e.g. build a fresh model) or load a good checkpoint.")
+    return None

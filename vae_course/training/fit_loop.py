@@ -11,8 +11,9 @@ What it does differently from the reference script's loop, and why:
 * Losses are reported as nats **per image**, train and test, split into reconstruction and KL.
 * It checks its arguments once per call (images in [0, 1], sizes, seeds), is seeded and deterministic on the CPU, and
   stops before a step whose loss or gradient is NaN/inf, with a clear message (the check shares the loss's one host
-  sync per step). Ctrl-C (the notebook's stop button) ends training cleanly: you get the history of the finished
-  epochs, every list the same length, and a usable model.
+  sync per step); when the very first step fails, it says whether the model's weights were already NaN or its
+  logvar already extreme, rather than blaming the learning rate. Ctrl-C (the notebook's stop button) ends training
+  cleanly: you get the history of the finished epochs, every list the same length, and a usable model.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..evaluation.scores import _evaluate
+from ..models.base import _inputs_checked
 from ..objectives.checks import _as_terms
 from ..objectives.losses import images_checked
 from ..objectives.objective import PRECISIONS
-from .fit_checks import checked_setup
+from .fit_checks import _diverged_hint, checked_setup
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -179,7 +181,7 @@ def _train(model, run, epochs: int, batch_size: int, seed: int, progress: bool, 
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, unit="batch", leave=True)
     step, epoch, finished = 0, 1, 0
     try:
-        with images_checked():  # the images were checked once above: no per-batch range check in the losses
+        with images_checked(), _inputs_checked():  # images checked once above: no per-batch NaN or range check
             for epoch in range(1, epochs + 1):
                 bar.set_description(f"epoch {epoch}/{epochs}")
                 run.set_epoch_lr(opt, epoch)
@@ -203,7 +205,8 @@ def _train(model, run, epochs: int, batch_size: int, seed: int, progress: bool, 
                     loss_value, grad_sum = _health(loss, params)  # the step's one host sync
                     if not (math.isfinite(loss_value) and math.isfinite(grad_sum)):
                         opt.zero_grad(set_to_none=True)
-                        raise TrainingDivergedError(_diverged(loss_value, grad_sum, epoch, b, run.hint))
+                        broken = _diverged_hint(model, xb, yb, first=step == 0)  # the model was broken before
+                        raise TrainingDivergedError(broken or _diverged(loss_value, grad_sum, epoch, b, run.hint))
                     opt.step()
                     with torch.no_grad():
                         sums += torch.stack((terms.recon.sum(), terms.kl.sum())).double()

@@ -11,14 +11,22 @@ from its widgets (:mod:`~vae_course.views.snapshot`). Display it right below the
 in exported HTML. The view's own display also carries that picture as an ``image/png`` fallback next to the widget
 view: JupyterLab shows the live widget, and a renderer without the widget (or ``nbconvert`` without the stored
 widget state) shows the picture.
+
+The views' sliders, number boxes and choice buttons are ipywidgets' own with their values checked by the course
+(``_CourseSlider``, ``_CourseIntSlider``, ``_CourseIntBox``, ``_CourseChoice``): a value set from code that is not
+a number (``'abc'``, ``None``) or not one of the options is one sentence from ``vae_course`` instead of a traitlets
+error, and a NaN or infinite value keeps the last finite one, so nothing that JSON cannot carry reaches the page
+(``jupyter_client`` refuses NaN while it sends the widget's state, before any observer runs).
 """
 from __future__ import annotations
 
 import math
 from collections import deque
 
+import ipywidgets as W
 import numpy as np
 import torch
+import traitlets
 
 from ..evaluation.latent_space import Plane
 from ..objectives.losses import check_unit_interval
@@ -100,17 +108,58 @@ def _check_plane(plane: Plane, latent_dim: int, need2: bool = False) -> Plane:
     return plane
 
 
-def _snapped_back(change) -> bool:
-    """If a slider was given NaN (or +-inf), put it back to its last finite value and return True.
+def _bad_value(widget, value, wants: str, example) -> TypeError:
+    name = f"the control {widget.description!r}" if widget.description else "this control"
+    return TypeError(f"{name} takes {wants}, got {value!r}: set its .value to such a value, e.g. {example!r}.")
 
-    A NaN code would decode to a NaN image; the browser never sends one, but ``slider.value = x / 0`` can.
-    """
-    new = change["new"]
-    if not isinstance(new, float) or math.isfinite(new):
-        return False
-    old = change["old"]
-    change["owner"].value = old if isinstance(old, (int, float)) and math.isfinite(old) else 0.0
-    return True
+
+class _Number(traitlets.CFloat):
+    """A slider's float value: a number; NaN or +-inf keeps the last finite value; anything else is one sentence."""
+
+    def validate(self, obj, value):
+        try:
+            number = float(value) if not isinstance(value, (str, bytes)) and value is not None else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise _bad_value(obj, value, f"a number from {obj.min:g} to {obj.max:g}", obj.value)
+        if not math.isfinite(number):
+            return obj.value if math.isfinite(obj.value) else 0.0
+        return super().validate(obj, number)
+
+
+class _Whole(traitlets.CInt):
+    """An integer control's value: a whole number; NaN or +-inf keeps the last value; anything else is one sentence."""
+
+    def validate(self, obj, value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return obj.value
+        if isinstance(value, (str, bytes)) or value is None or (isinstance(value, float) and not value.is_integer()):
+            raise _bad_value(obj, value, f"a whole number from {obj.min} to {obj.max}", obj.value)
+        try:
+            return super().validate(obj, int(value))
+        except (TypeError, ValueError):
+            raise _bad_value(obj, value, f"a whole number from {obj.min} to {obj.max}", obj.value) from None
+
+
+class _CourseSlider(W.FloatSlider):
+    value = _Number(0.0, help="Float value").tag(sync=True)
+
+
+class _CourseIntSlider(W.IntSlider):
+    value = _Whole(0, help="Int value").tag(sync=True)
+
+
+class _CourseIntBox(W.BoundedIntText):
+    value = _Whole(0, help="Int value").tag(sync=True)
+
+
+class _CourseChoice(W.ToggleButtons):
+    @traitlets.validate("value")
+    def _validate_value(self, proposal):
+        if proposal.value is None or proposal.value not in self.options:
+            raise _bad_value(self, proposal.value, "one of " + ", ".join(repr(o) for o in self.options), self.value)
+        return super()._validate_value(proposal)
 
 
 def _snap(value: float, slider) -> float:

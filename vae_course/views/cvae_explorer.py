@@ -22,7 +22,8 @@ import time
 
 import torch
 
-from .base import _View, _check_images_labels, _page_decoder, _page_digit, _page_marker, _snapped_back
+from .base import (_CourseChoice, _CourseSlider, _View, _check_images_labels, _check_limit, _page_decoder, _page_digit,
+                   _page_marker)
 from .png import DIGIT_SCALE, ScatterCanvas, digit_png
 
 
@@ -50,8 +51,10 @@ class CVAEExplorer(_View):
         super().__init__()
         if not getattr(model, "conditional", False):
             raise TypeError("CVAEExplorer needs a conditional model (e.g. vae_course.models.CVAE).")
-        if not (isinstance(limit, (int, float)) and limit > 0):
-            raise ValueError(f"limit={limit!r} must be a positive number (the sliders run from -limit to limit).")
+        _check_limit(limit)
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < model.num_classes:
+            raise ValueError(f"label={label!r} must be one of the model's classes, a whole number from 0 to "
+                             f"{model.num_classes - 1}.")
         _check_images_labels(images, labels)
         if images is not None and labels is None:
             raise ValueError("the CVAE explorer's scatter needs the labels of the images (each is encoded with its "
@@ -62,9 +65,9 @@ class CVAEExplorer(_View):
         n = min(model.latent_dim, int(max_sliders))
         if n < 1:
             raise ValueError("max_sliders must be at least 1.")
-        self.label = W.ToggleButtons(options=list(range(model.num_classes)), value=int(label), description="digit",
+        self.label = _CourseChoice(options=list(range(model.num_classes)), value=int(label), description="digit",
                                      style={"button_width": "32px"})
-        self.sliders = [W.FloatSlider(value=0.0, min=-limit, max=limit, step=0.05, description=f"style z{i + 1}",
+        self.sliders = [_CourseSlider(value=0.0, min=-limit, max=limit, step=0.05, description=f"style z{i + 1}",
                                       continuous_update=True, readout_format=".2f") for i in range(n)]
         side = 28 * scale
         self.image = W.Image(format="png", width=side, height=side)
@@ -144,8 +147,7 @@ class CVAEExplorer(_View):
         self.timings.append(time.perf_counter() - start)
 
     def _on_change(self, change) -> None:
-        if not _snapped_back(change):  # a NaN style value goes back to the last finite one, which redraws
-            self.update()
+        self.update()  # a NaN never gets here: the slider keeps its last finite value
 
 
 def cvae_explorer(model, images=None, labels=None, **kwargs) -> CVAEExplorer:

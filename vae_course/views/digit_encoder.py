@@ -14,7 +14,7 @@ import time
 import torch
 
 from ..evaluation.latent_space import Plane, axis_plane, check_model, encode_means, sigma_ellipse
-from .base import _View, _check_images_labels, _check_plane, _window
+from .base import _CourseIntSlider, _View, _check_images_labels, _check_plane, _window
 from .png import ScatterCanvas, _check_scale, digit_png, digits_row_png
 
 
@@ -63,7 +63,7 @@ class DigitEncoder(_View):
         names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")
         self.canvas = ScatterCanvas(coords, labels, self.limit, title="posterior of the chosen image",
                                     axis_labels=names)
-        self.index = W.IntSlider(value=index, min=0, max=n - 1, step=1, description="test image",
+        self.index = _CourseIntSlider(value=index, min=0, max=n - 1, step=1, description="test image",
                                  continuous_update=True, layout=W.Layout(width="420px"))
         size = 28 * self.scale
         self.original = W.Image(format="png", width=size, height=size)

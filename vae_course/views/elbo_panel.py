@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..theory.toy import LinearGaussian
-from .base import _View
+from .base import _CourseSlider, _View
 
 
 def _z_grid(toy: LinearGaussian, x: float, q_mean: float, n: int = 600) -> torch.Tensor:
@@ -117,9 +117,9 @@ class ELBOPanel(_View):
             raise ValueError("std_range must start above 0: q's standard deviation has to be positive.")
         self.toy, self.x = toy, float(x)
         self.z_range = (min(mean_range[0], -3.0) - 1.0, max(mean_range[1], 3.0) + 1.0)  # fixed axes while sliding
-        self.mean_slider = widgets.FloatSlider(value=q_mean, min=mean_range[0], max=mean_range[1], step=0.05,
+        self.mean_slider = _CourseSlider(value=q_mean, min=mean_range[0], max=mean_range[1], step=0.05,
                                                description="mean of q", continuous_update=True)
-        self.std_slider = widgets.FloatSlider(value=q_std, min=std_range[0], max=std_range[1], step=0.05,
+        self.std_slider = _CourseSlider(value=q_std, min=std_range[0], max=std_range[1], step=0.05,
                                               description="std of q", continuous_update=True)
         self.image = widgets.Image(format="png")
         self.readout = widgets.HTML()

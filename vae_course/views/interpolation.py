@@ -9,7 +9,8 @@ import time
 import torch
 
 from ..evaluation.latent_space import Plane, axis_plane, check_model, encode_means, interpolate
-from .base import _View, _check_images_labels, _check_plane, _page_decoder, _page_digit, _snapped_back, _window
+from .base import (_CourseIntBox, _CourseSlider, _View, _check_images_labels, _check_plane, _page_decoder, _page_digit,
+                   _window)
 from .png import ScatterCanvas, _check_scale, digit_png
 
 
@@ -52,11 +53,11 @@ class InterpolationExplorer(_View):
             names = ("$z_1$", "$z_2$") if plane is None else ("$c_1$", "$c_2$")
             self.canvas = ScatterCanvas(self.plane.project(self.mus), labels, self.limit,
                                         title="the straight path from A to B", axis_labels=names)
-        self.t = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.02, description="t",
+        self.t = _CourseSlider(value=0.0, min=0.0, max=1.0, step=0.02, description="t",
                                continuous_update=True, readout_format=".2f", layout=W.Layout(width="420px"))
-        self.start = W.BoundedIntText(value=start, min=0, max=n - 1, description="image A",
+        self.start = _CourseIntBox(value=start, min=0, max=n - 1, description="image A",
                                       layout=W.Layout(width="180px"))
-        self.end = W.BoundedIntText(value=end, min=0, max=n - 1, description="image B",
+        self.end = _CourseIntBox(value=end, min=0, max=n - 1, description="image B",
                                     layout=W.Layout(width="180px"))
         size = 28 * self.scale
         self.image_a = W.Image(format="png", width=size, height=size)
@@ -70,7 +71,7 @@ class InterpolationExplorer(_View):
         if layers is not None:
             self.live = _page_digit(layers, self.image, [self.t], [0.0] * d, [[0.0] * d], self.scale,
                                     f"{css_class}-image")
-        self.t.observe(lambda change: _snapped_back(change) or self.refresh(), names="value")
+        self.t.observe(lambda change: self.refresh(), names="value")  # a NaN t keeps the last finite one
         self.start.observe(lambda change: self._endpoints_changed(), names="value")
         self.end.observe(lambda change: self._endpoints_changed(), names="value")
         row = [W.VBox([W.HTML("<b>A</b>"), self.image_a]),

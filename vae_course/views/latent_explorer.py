@@ -18,8 +18,8 @@ import time
 import torch
 
 from ..evaluation.latent_space import Plane, aggregate_posterior_grid, axis_plane, check_model, encode_means, prior_hole_mass
-from .base import (_View, _check_images_labels, _check_plane, _page_decoder, _page_digit, _page_marker, _snap,
-                   _snapped_back, _window)
+from .base import (_CourseChoice, _CourseSlider, _View, _check_images_labels, _check_limit, _check_plane, _page_decoder,
+                   _page_digit, _page_marker, _snap, _window)
 from .png import DIGIT_SCALE, ScatterCanvas, _check_scale, digit_png
 
 
@@ -34,6 +34,7 @@ def draw_aggregate(ax, grid, limit: float, fraction: float = HOLE_FRACTION) -> N
 
     from matplotlib.patches import Circle
 
+    limit = _check_limit(limit)
     q, p = grid.density.numpy(), grid.prior.numpy()
     ax.imshow(np.sqrt(q), origin="lower", extent=(-limit, limit, -limit, limit), cmap="Greys", interpolation="bilinear")
     levels = [float(np.exp(-0.5 * r * r) / (2 * np.pi)) for r in (3.0, 2.0, 1.0)]  # density on the k-sigma circle
@@ -107,7 +108,7 @@ class LatentExplorer(_View):
         self._basis = self.plane.basis.float().to(self._device)  # (k, D)
         self._hold = False
 
-        self.sliders = [W.FloatSlider(value=0.0, min=-self.limit, max=self.limit, step=step, description=name,
+        self.sliders = [_CourseSlider(value=0.0, min=-self.limit, max=self.limit, step=step, description=name,
                                       continuous_update=True, readout_format=".2f",
                                       layout=W.Layout(width="300px"))
                         for name in names]
@@ -134,7 +135,7 @@ class LatentExplorer(_View):
             self.scatter = W.Image(format="png", width=self.canvas.width, height=self.canvas.height)
             self.scatter_view = self.canvas.layered_widget(self.scatter)
             if k == 2:  # the aggregate posterior is drawn in the plane of the two sliders
-                self.layer_toggle = W.ToggleButtons(options=list(LAYERS), value=LAYERS[0],
+                self.layer_toggle = _CourseChoice(options=list(LAYERS), value=LAYERS[0],
                                                     style={"button_width": "110px"})
                 self.layer_toggle.observe(lambda change: self._show_layer(change["new"]), names="value")
         self.live = self.live_marker = None  # the layers the browser draws by itself (vae_course.views.live)
@@ -200,6 +201,10 @@ class LatentExplorer(_View):
 
     def show_image(self, image: torch.Tensor) -> torch.Tensor:
         """Encode one image and move the sliders to its posterior mean; returns that mean ``(D,)``."""
+        if not isinstance(image, torch.Tensor) or image.numel() != 784:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(f"show_image takes one image of 784 pixels, shaped (1, 28, 28) or (784,), got {shape}.")
+        _check_images_labels(image.reshape(1, 784), None, "the pixels of show_image's image")
         with torch.inference_mode():
             mu, _ = self.model.encode(image.reshape(1, -1).to(self._device))
         self.set_z(mu[0].cpu())
@@ -235,9 +240,7 @@ class LatentExplorer(_View):
         self.canvas.background_widget.value = self._layer_png
 
     # -- drawing
-    def _on_change(self, change) -> None:
-        if _snapped_back(change):
-            return  # the slider was set back to its last finite value, which redraws
+    def _on_change(self, change) -> None:  # a NaN never gets here: the slider keeps its last finite value
         if not self._hold:
             self.refresh()
 

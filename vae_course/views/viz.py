@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
 
+from .base import _check_limit
+
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
     """``(N, 1, 28, 28)`` or ``(N, 784)`` images -> one ``(H, W)`` grey tensor laid out by ``torchvision``'s make_grid."""
@@ -86,6 +88,8 @@ def latent_scatter(points: torch.Tensor, labels=None, ax=None, title: str | None
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ValueError(f"points must be a (N, 2) tensor of 2-D latent codes, got {shape}; project larger codes "
                          f"first (e.g. latent_space.pca_plane(mu).project(mu)).")
+    if limit is not None:
+        _check_limit(limit)
     pts = points.detach().float().cpu().numpy()
     lab = _labels_to_numpy(labels, pts.shape[0])
     if ax is None:
