@@ -142,18 +142,29 @@ class _Whole(traitlets.CInt):
             raise _bad_value(obj, value, f"a whole number from {obj.min} to {obj.max}", obj.value) from None
 
 
+def _shown_as_plain(cls):
+    """The class prints as the ipywidgets class it extends (``FloatSlider(value=0.0, ...)``), as the notebooks'
+    stored text shows it."""
+    cls.__name__ = cls.__qualname__ = cls.__bases__[0].__name__
+    return cls
+
+
+@_shown_as_plain
 class _CourseSlider(W.FloatSlider):
     value = _Number(0.0, help="Float value").tag(sync=True)
 
 
+@_shown_as_plain
 class _CourseIntSlider(W.IntSlider):
     value = _Whole(0, help="Int value").tag(sync=True)
 
 
+@_shown_as_plain
 class _CourseIntBox(W.BoundedIntText):
     value = _Whole(0, help="Int value").tag(sync=True)
 
 
+@_shown_as_plain
 class _CourseChoice(W.ToggleButtons):
     @traitlets.validate("value")
     def _validate_value(self, proposal):
