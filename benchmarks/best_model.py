@@ -146,7 +146,7 @@ def burda_main(args) -> None:
         print(f"| this course, seed {seed} | {nll:.2f} ± {se:.2f} |")
     r = recipes[0]
     sizes = "-".join(str(h) for h in r.hidden_dims)
-    print(f"\nWhat still differs from Burda et al.'s one-layer IWAE (their setting first):")
+    print("\nWhat still differs from Burda et al.'s one-layer IWAE (their setting first):")
     print(f"- architecture: 784-200-200-50 tanh, Gaussian q, Bernoulli p / 784-{sizes}-{r.latent_dim} "
           f"{r.activation.upper()}, same families")
     print(f"- epochs: 3,280 / {r.epochs} ({r.elbo_epochs} with the ELBO, then {r.epochs - r.elbo_epochs} with L_{r.k})")
