@@ -23,6 +23,7 @@ module is missing from it.
    * :mod:`vae_course.models.code_prior`      ``AutoregressiveCodePrior``, a learned prior over the VQ-VAE's codes
    * :mod:`vae_course.models.hierarchical`    ``HierarchicalVAE``, two stochastic layers (bottom-up or ladder q)
    * :mod:`vae_course.models.flows`           ``FlowVAE``, a Gaussian q followed by inverse autoregressive flow steps
+   * :mod:`vae_course.models.diffusion`       ``Diffusion``, a hierarchical VAE with a fixed encoder (notebook 14)
 2. :mod:`vae_course.objectives`: what is minimised, in nats per image
    * :mod:`vae_course.objectives.objective`  the objectives ``fit`` minimises, as objects: ``ELBO``, ``IWAE``
    * :mod:`vae_course.objectives.losses`     the Gaussian KL, the reconstruction terms, ``ELBOTerms``, the ELBO
@@ -61,6 +62,7 @@ module is missing from it.
    * :mod:`vae_course.training.runs`           cached training runs with per-image test scores
    * :mod:`vae_course.training.deeper`         notebook 13's cached hierarchies and flow posteriors
    * :mod:`vae_course.training.disentangle`    notebook 15's cached beta-VAE and beta-TCVAE runs on make_shapes
+   * :mod:`vae_course.training.diffusion`      notebook 14's cached diffusion model, its bound, latent diffusion
 6. :mod:`vae_course.views`: static figures and interactive views
    * :mod:`vae_course.views.viz`              static figures
    * :mod:`vae_course.views.latent_explorer`  the latent-space explorer
@@ -83,7 +85,7 @@ module is missing from it.
      :mod:`vae_course.teaching.exercises.practice`, :mod:`vae_course.teaching.exercises.practice_models`,
      :mod:`vae_course.teaching.exercises.beyond`, :mod:`vae_course.teaching.exercises.beyond_models`,
      :mod:`vae_course.teaching.exercises.priors`, :mod:`vae_course.teaching.exercises.vq`,
-     :mod:`vae_course.teaching.exercises.deeper`, :mod:`vae_course.teaching.exercises.disentangle`
+     :mod:`vae_course.teaching.exercises.deeper`, :mod:`vae_course.teaching.exercises.disentangle`, :mod:`vae_course.teaching.exercises.diffusion`
    * :mod:`vae_course.teaching.execute`          runs the notebooks top to bottom
    * :mod:`vae_course.teaching.grade`            grades student notebooks
    * :mod:`vae_course.teaching.sandbox`          contains each graded submission (folder, limits, uid, signed verdicts)

@@ -14,6 +14,7 @@ Used by notebooks 00-10, the CLI and ``benchmarks/``.
 * :mod:`~vae_course.models.code_prior`     ``AutoregressiveCodePrior``, a causal transformer over the codes (notebook 12)
 * :mod:`~vae_course.models.hierarchical`   ``HierarchicalVAE``: two stochastic layers, bottom-up or top-down q (notebook 13)
 * :mod:`~vae_course.models.flows`          ``FlowVAE``: a Gaussian q followed by IAF steps (MADE) (notebook 13)
+* :mod:`~vae_course.models.diffusion`      ``Diffusion``: a hierarchical VAE with a fixed encoder, its ELBO's terms (notebook 14)
 
 Every family registers its class in ``MODEL_CLASSES`` when it is imported; this package imports all of them, so
 ``from vae_course.models import MODEL_CLASSES`` (what :mod:`vae_course.checkpoints` does) knows every class. A new
@@ -46,3 +47,9 @@ __all__ += ["FlowVAE", "FlowVAEConfig", "HierarchicalVAE", "HierarchicalVAEConfi
             "precision_weighted_merge"]  # notebook 13
 from .code_prior import AutoregressiveCodePrior, AutoregressiveCodePriorConfig, CausalBlock  # noqa: E402
 __all__ += ["AutoregressiveCodePrior", "AutoregressiveCodePriorConfig", "CausalBlock"]  # notebook 12, section 6
+from .diffusion import (DATA_KINDS, Diffusion, DiffusionConfig, alpha_bar, betas_from_alpha_bar,  # noqa: E402
+                        bits_to_signs, decoder_term, elbo_terms, forward_marginal, logsnr_schedule, prior_term,
+                        q_posterior, step_kl, strata, time_features)
+__all__ += ["DATA_KINDS", "Diffusion", "DiffusionConfig", "alpha_bar", "betas_from_alpha_bar", "bits_to_signs",
+            "decoder_term", "elbo_terms", "forward_marginal", "logsnr_schedule", "prior_term", "q_posterior",
+            "step_kl", "strata", "time_features"]  # notebook 14

@@ -10,6 +10,7 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 * :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
 * :mod:`~vae_course.training.deeper`         notebook 13's hierarchies and flow posteriors, over seeds, cached
+* :mod:`~vae_course.training.diffusion`      notebook 14's diffusion model, its bound, latent diffusion, cached
 * :mod:`~vae_course.training.vq`             the VQ-VAE's training loop and codebook measures (notebook 12)
 * :mod:`~vae_course.training.vq_prior`       the learned prior over a VQ-VAE's codes, cached (notebook 12)
 * :mod:`~vae_course.training.sweeps`         experiments that train several models: the beta sweep and collapse runs
@@ -59,3 +60,9 @@ from .vq_prior import CodePriorHistory, codes_fingerprint, load_or_train_code_pr
 __all__ += ["CodePriorHistory", "codes_fingerprint", "load_or_train_code_prior", "train_code_prior"]  # notebook 12
 from .disentangle import ShapesRecipe, load_or_train_shapes, shapes_recipe  # noqa: E402
 __all__ += ["ShapesRecipe", "load_or_train_shapes", "shapes_recipe"]  # nb 15
+from .diffusion import (DiffusionELBO, DiffusionRecipe, LatentRecipe, cached_diffusion_elbo,  # noqa: E402
+                        decode_codes, diffusion_recipe, latent_recipe, load_or_train_diffusion,
+                        load_or_train_kl_autoencoder, load_or_train_latent_diffusion)
+__all__ += ["DiffusionELBO", "DiffusionRecipe", "LatentRecipe", "cached_diffusion_elbo", "decode_codes",
+            "diffusion_recipe", "latent_recipe", "load_or_train_diffusion", "load_or_train_kl_autoencoder",
+            "load_or_train_latent_diffusion"]  # notebook 14

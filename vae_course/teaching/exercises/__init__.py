@@ -33,6 +33,7 @@ next cell's last line calls the checker.
 * :mod:`~vae_course.teaching.exercises.vq`              notebook 12 (the nearest code, the EMA codebook step)
 * :mod:`~vae_course.teaching.exercises.deeper`          notebook 13 (the Ladder VAE's merge and its KL term)
 * :mod:`~vae_course.teaching.exercises.disentangle`     notebook 15 (the mutual information gap)
+* :mod:`~vae_course.teaching.exercises.diffusion`       notebook 14 (the forward process's marginal q(x_t | x_0))
 
 A new exercise goes into the module of its notebook's part, as a checker and an ``Exercise`` in that module's
 ``EXERCISES``, and its checker is re-exported here.
@@ -44,6 +45,7 @@ from .bounds import check_cb_mean, check_k_gap_estimates
 from .collapse_cvae import check_cvae_log_px_bound, check_free_bits_objective, check_unit_variances
 from .core import Case, CheckResult, Exercise, compare, random_cases
 from .deeper import check_ladder_kl
+from .diffusion import check_forward_marginal
 from .disentangle import check_mig
 from .practice import check_hole_test, check_interpolation_path, check_vae_loss
 from .practice_models import check_train_step, check_vae_module
@@ -66,5 +68,6 @@ __all__ = [
     "check_hole_test",  # notebook 06
     "check_ladder_kl",  # notebook 13
     "check_mig",  # notebook 15
+    "check_forward_marginal",  # notebook 14
     "exercise_of_checker", "hint", "mine_or_reference", "random_cases", "reveal",
 ]

@@ -20,11 +20,11 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import beyond, beyond_models, bounds, collapse_cvae, deeper, disentangle, practice, practice_models, priors, theory, theory_builds, theory_limits, vq
+from . import beyond, beyond_models, bounds, collapse_cvae, deeper, diffusion, disentangle, practice, practice_models, priors, theory, theory_builds, theory_limits, vq
 from .core import Exercise
 
 EXERCISES: dict[str, Exercise] = {}
-for _part in (theory, theory_limits, theory_builds, practice, practice_models, beyond, beyond_models, bounds, collapse_cvae, priors, vq, deeper, disentangle):
+for _part in (theory, theory_limits, theory_builds, practice, practice_models, beyond, beyond_models, bounds, collapse_cvae, priors, vq, deeper, disentangle, diffusion):
     for _exercise in _part.EXERCISES:
         if _exercise.name in EXERCISES:
             raise ValueError(f"two exercises are called {_exercise.name!r}")
