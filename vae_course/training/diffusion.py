@@ -100,9 +100,10 @@ class DiffusionRecipe:
         return Diffusion(784, self.hidden_dim, self.depth, steps=self.steps)
 
     def describe(self) -> str:
+        epochs = f"{self.epochs} epoch{'s' if self.epochs > 1 else ''}"
+        rate = f"{self.lr:g}" + (f" falling to {self.lr_final:g}" if self.epochs > 1 else "")
         return (f"MLP denoiser 784-{'-'.join([str(self.hidden_dim)] * self.depth)}-784 with a time embedding, "
-                f"T = {self.steps}, {self.epochs} epoch{'s' if self.epochs > 1 else ''} (Adam, batch {self.batch_size}, rate "
-                f"{self.lr:g}" + (f" falling to {self.lr_final:g}" if self.epochs > 1 else "") + f"), seed {self.seed}")
+                f"T = {self.steps}, {epochs} (Adam, batch {self.batch_size}, rate {rate}), seed {self.seed}")
 
 
 def diffusion_recipe(quick: bool | None = None, *, seed: int = 0) -> DiffusionRecipe:
