@@ -55,6 +55,7 @@ module is missing from it.
    * :mod:`vae_course.training.pretrained`     the reference models: load or train
    * :mod:`vae_course.training.prior_runs`     notebook 11's VAEs trained with a learned prior, per seed, with scores
    * :mod:`vae_course.training.deep_vae`       the recipe of the best log-likelihood model
+   * :mod:`vae_course.training.best_model`     the recipe aimed at Burda et al.'s IWAE: ELBO, then L_k (DReG), averaged
    * :mod:`vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits
    * :mod:`vae_course.training.vq`             the VQ-VAE's training loop
    * :mod:`vae_course.training.vq_prior`       the learned prior over the VQ-VAE's codes, cached

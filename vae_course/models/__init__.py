@@ -45,8 +45,8 @@ __all__ = [
 __all__ += ["FlowVAE", "FlowVAEConfig", "HierarchicalVAE", "HierarchicalVAEConfig", "IAFStep", "INFERENCE", "LOG_2PI",
             "MADE", "StructuredVAE", "gaussian_kl_pair", "gaussian_log_prob", "made_degree_masks",
             "precision_weighted_merge"]  # notebook 13
-from .code_prior import AutoregressiveCodePrior, AutoregressiveCodePriorConfig, CausalBlock  # noqa: E402
-__all__ += ["AutoregressiveCodePrior", "AutoregressiveCodePriorConfig", "CausalBlock"]  # notebook 12, section 6
+from .code_prior import AutoregressiveCodePrior, AutoregressiveCodePriorConfig, CausalBlock, one_thread  # noqa: E402
+__all__ += ["AutoregressiveCodePrior", "AutoregressiveCodePriorConfig", "CausalBlock", "one_thread"]  # notebook 12, §6
 from .diffusion import (DATA_KINDS, Diffusion, DiffusionConfig, alpha_bar, betas_from_alpha_bar,  # noqa: E402
                         bits_to_signs, decoder_term, elbo_terms, forward_marginal, logsnr_schedule, prior_term,
                         q_posterior, step_kl, strata, time_features)

@@ -8,6 +8,8 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 * :mod:`~vae_course.training.pretrained`     the reference models: load or train
   (notebooks 04-06, 08, 11)
 * :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
+* :mod:`~vae_course.training.best_model`     the recipe aimed at Burda et al.'s IWAE: ELBO epochs, then L_k with the
+  DReG gradient, weight averaging (``benchmarks/best_model.py --recipe burda``; issue 28)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
 * :mod:`~vae_course.training.deeper`         notebook 13's hierarchies and flow posteriors, over seeds, cached
 * :mod:`~vae_course.training.diffusion`      notebook 14's diffusion model, its bound, latent diffusion, cached
@@ -66,3 +68,7 @@ from .diffusion import (DiffusionELBO, DiffusionRecipe, LatentRecipe, cached_dif
 __all__ += ["DiffusionELBO", "DiffusionRecipe", "LatentRecipe", "cached_diffusion_elbo", "decode_codes",
             "diffusion_recipe", "latent_recipe", "load_or_train_diffusion", "load_or_train_kl_autoencoder",
             "load_or_train_latent_diffusion"]  # notebook 14
+from .best_model import (ESTIMATORS, BurdaRecipe, ELBOThenWeighted, WeightAverage, burda_checkpoint_path,  # noqa: E402
+                         burda_recipe, load_or_train_burda_model, score_bound, train_burda_model, weighted_terms)
+__all__ += ["ESTIMATORS", "BurdaRecipe", "ELBOThenWeighted", "WeightAverage", "burda_checkpoint_path", "burda_recipe",
+            "load_or_train_burda_model", "score_bound", "train_burda_model", "weighted_terms"]  # benchmarks/best_model.py
