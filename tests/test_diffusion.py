@@ -38,14 +38,14 @@ def test_schedule_is_monotone_and_betas_rebuild_alpha_bar():
 
 
 def test_forward_marginal_matches_iterating_the_chain():
-    betas = torch.linspace(0.02, 0.3, 10, dtype=F64)
+    alphas = 1 - torch.linspace(0.02, 0.3, 10, dtype=F64)  # the per-step factors alpha_t
     x0 = torch.tensor([[1.0, -1.0, 0.5]], dtype=F64)
     gen = torch.Generator().manual_seed(0)
     n = 200_000
     x = x0.expand(n, 3).clone()
-    for b in betas:  # the chain, step by step
-        x = (1 - b).sqrt() * x + b.sqrt() * torch.randn(x.shape, generator=gen, dtype=F64)
-    mean, std = forward_marginal(x0, betas, torch.tensor([10]))
+    for a in alphas:  # the chain, step by step
+        x = a.sqrt() * x + (1 - a).sqrt() * torch.randn(x.shape, generator=gen, dtype=F64)
+    mean, std = forward_marginal(x0, alphas, torch.tensor([10]))
     se_mean = std / math.sqrt(n)
     assert ((x.mean(0) - mean[0]).abs() < 4 * se_mean[0]).all()
     assert ((x.std(0) - std[0]).abs() < 4 * std[0] / math.sqrt(2 * n)).all()

@@ -2,10 +2,13 @@
 
 Used by notebook 14 (from VAEs to diffusion); trained and cached by :mod:`vae_course.training.diffusion`.
 
-The encoder is fixed: ``q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)``, t = 1..T, so that
-``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)`` with ``abar_t = prod_{s<=t} (1 - beta_s)``. The schedule is set
-by the log signal-to-noise ratio ``lambda_t = log(abar_t / (1 - abar_t))``, linear in t from ``logsnr_max`` (t = 1)
-to ``logsnr_min`` (t = T), so a different T only changes how finely the same path is cut (Kingma et al. 2021).
+The encoder is fixed: ``q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, (1 - alpha_t) I)``, t = 1..T, so that
+``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)`` with ``abar_t = prod_{s<=t} alpha_s``. (Diffusion papers write
+beta_t for the step's noise variance 1 - alpha_t; the course keeps beta for notebook 09's KL weight, which notebook 14
+uses too, so its text writes 1 - alpha_t; :func:`betas_from_alpha_bar` keeps the papers' name for that variance.)
+The schedule is set by the log signal-to-noise ratio ``lambda_t = log(abar_t / (1 - abar_t))``, linear in t from
+``logsnr_max`` (t = 1) to ``logsnr_min`` (t = T), so a different T only changes how finely the same path is cut
+(Kingma et al. 2021).
 
 The decoder, for t = T..2, is ``p(x_{t-1} | x_t) = q(x_{t-1} | x_t, x_0 = xhat_0(x_t, t))``: the true posterior with
 the network's estimate of x_0 in place of x_0 (same variance). Binary images are mapped to x_0 = 2b - 1 in {-1, 1}^784
@@ -70,14 +73,16 @@ def alpha_bar(logsnr: torch.Tensor) -> torch.Tensor:
 
 
 def betas_from_alpha_bar(abar: torch.Tensor) -> torch.Tensor:
-    """beta_t = 1 - abar_t / abar_{t-1} (abar_0 = 1): the per-step variances of the forward chain, ``(T,)``."""
+    """1 - alpha_t = 1 - abar_t / abar_{t-1} (abar_0 = 1): the per-step noise variances of the forward chain, ``(T,)``
+    (the papers' beta_t; notebook 14 writes 1 - alpha_t, beta being the KL weight of notebook 09)."""
     prev = torch.cat([abar.new_ones(1), abar[:-1]])
     return 1 - abar / prev
 
 
-def forward_marginal(x0: torch.Tensor, betas: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """q(x_t | x_0) = N(mean, std^2 I): ``mean`` (B, n) and ``std`` (B, 1) for steps ``t`` (B,) in 1..T."""
-    abar = torch.cumprod(1 - betas, 0)[t - 1].to(x0.dtype)  # (B,)
+def forward_marginal(x0: torch.Tensor, alphas: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """q(x_t | x_0) = N(mean, std^2 I): ``mean`` (B, n) and ``std`` (B, 1) for steps ``t`` (B,) in 1..T, given the
+    per-step factors ``alphas`` (T,) (step t keeps alpha_t of the variance, adds noise of variance 1 - alpha_t)."""
+    abar = torch.cumprod(alphas, 0)[t - 1].to(x0.dtype)  # (B,)
     return abar.sqrt()[:, None] * x0, (1 - abar).sqrt()[:, None]
 
 
