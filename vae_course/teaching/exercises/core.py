@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from ...models.code_prior import one_thread  # checks run on one thread: small tensors, no fight with other work
 from .tripwire import Tripwire
 
 VERDICTS = ("PASS", "FAIL", "TODO", "REFERENCE")
@@ -295,17 +296,6 @@ def checker(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
             return stop.result
 
     return wrapper
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run a block with one torch thread: a check's small tensors are faster so, and never fight other work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def attempt(name: str, where: str, fn: Callable, *args, **kwargs):
