@@ -146,6 +146,23 @@ def test_benchmark_quick_burda_prints_seeds_table_and_differences(tmp_path, monk
         assert text in out, text
     _benchmark().main(["--recipe", "burda", "--quick", "--seeds", "0"])  # a rerun loads model and scores
     assert "seed 0: loaded" in capsys.readouterr().out
+    # notebook 13 adds the seeds the benchmark trained: seeds 0 and 1 exist here, 2 does not, nothing is trained
+    assert best_model.trained_burda_seeds([0, 1, 2], quick=True) == [0, 1]
+    assert not best_model.burda_checkpoint_path(best_model.burda_recipe(True, seed=2)).exists()
+    assert best_model.trained_burda_seeds([0, 1], quick=False) == []  # the full recipe has no checkpoint here
+
+
+def test_burda_differences_name_both_settings():
+    recipe = best_model.burda_recipe(quick=False)
+    lines = best_model.burda_differences(recipe, train_images=60_000, k=5000, test_images=10_000)
+    text = "\n".join(lines)
+    for words in ("784-200-200-50 tanh", "784-512-512-32 ELU", "3,280 / 240", "185 with the ELBO",
+                  "batch size: 20 / 128", "cosine 0.001 -> 0.0001", "L_50 with the IWAE gradient",
+                  "L_5 with the DREG gradient", "59,600 (400 kept for validation) / 60,000",
+                  "k = 5000 on all 10,000 images / k = 5000 on all 10,000 images"):
+        assert words in text, words
+    assert [label for label, _ in best_model.BURDA_TABLE_1][2] == "IWAE (k=50), one stochastic layer"
+    assert [value for _, value in best_model.BURDA_TABLE_1] == [86.76, 85.33, 84.78, 82.90]
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -156,3 +156,20 @@ def test_bad_sizes_and_counts_are_refused():
         train_code_prior(tiny(), torch.zeros(4, 2, 2, dtype=torch.int64), epochs=0)
     with pytest.raises(TypeError, match="integer tensor"):
         codes_fingerprint(torch.zeros(3, 7, 7))
+
+
+def test_one_thread_restores_the_thread_count_even_after_an_error():
+    from vae_course.models.code_prior import one_thread
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="inside"):
+            with one_thread():
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

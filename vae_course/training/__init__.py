@@ -9,7 +9,7 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
   (notebooks 04-06, 08, 11)
 * :mod:`~vae_course.training.deep_vae`       the recipe of the best log-likelihood model (notebook 08)
 * :mod:`~vae_course.training.best_model`     the recipe aimed at Burda et al.'s IWAE: ELBO epochs, then L_k with the
-  DReG gradient, weight averaging (``benchmarks/best_model.py --recipe burda``; issue 28)
+  DReG gradient, weight averaging (``benchmarks/best_model.py --recipe burda``; notebook 13, §7)
 * :mod:`~vae_course.training.iwae_training`  the cached IWAE-trained models and gap splits (notebook 08)
 * :mod:`~vae_course.training.deeper`         notebook 13's hierarchies and flow posteriors, over seeds, cached
 * :mod:`~vae_course.training.diffusion`      notebook 14's diffusion model, its bound, latent diffusion, cached
@@ -20,8 +20,8 @@ Used by notebooks 05-12 (``from vae_course.training import fit, load_or_train``)
 """
 from .checkpoints import (CheckpointError, FORMAT_VERSION, MAX_PARAMETERS, STALE_SECONDS, load_checkpoint,
                           read_checkpoint, remove_stale_temp_files, save_checkpoint, weights_checksum)
-from .deep_vae import (BestRecipe, best_checkpoint_path, best_recipe, cosine_lr, load_or_train_best_model,
-                       train_best_model)
+from .deep_vae import (BestRecipe, best_checkpoint_path, best_recipe, cosine_lr, epoch_logger,
+                       load_or_train_best_model, train_best_model)
 from .fit_checks import FitSetup, checked_setup
 from .fit_loop import History, TrainingDivergedError, autocast_dtype, cpu_has_native_bf16, fit, make_adam
 from .iwae_training import (IWAERecipe, IWAERun, SCORE_KEYS, cached_gap_split, evaluate_model, iwae_checkpoint_path,
@@ -42,7 +42,8 @@ __all__ = [
     "SCORE_KEYS", "TABLE_SETUPS", "TrainingDivergedError", "VQHistory", "autocast_dtype", "best_checkpoint_path",
     "best_recipe", "beta_sweep", "build_model", "build_prior", "cached_gap_split", "call_fit", "checked_setup",
     "checkpoint_name", "checkpoint_path", "collapse_run", "cosine_lr", "cpu_has_native_bf16", "data_fingerprint",
-    "default_epochs", "encode_indices", "estimate_training_seconds", "evaluate_model", "fit", "format_table",
+    "default_epochs", "epoch_logger", "encode_indices", "estimate_training_seconds", "evaluate_model", "fit",
+    "format_table",
     "init_codebook", "iwae_checkpoint_path", "iwae_recipe", "likelihood_table", "load_checkpoint", "load_or_fit",
     "load_or_train", "load_or_train_best_model", "load_or_train_iwae", "load_or_train_run", "load_or_train_vqvae",
     "load_or_train_with_prior", "make_adam", "make_prior_recipe", "make_recipe", "objective_settings", "per_image_elbo",
@@ -68,7 +69,9 @@ from .diffusion import (DiffusionELBO, DiffusionRecipe, LatentRecipe, cached_dif
 __all__ += ["DiffusionELBO", "DiffusionRecipe", "LatentRecipe", "cached_diffusion_elbo", "decode_codes",
             "diffusion_recipe", "latent_recipe", "load_or_train_diffusion", "load_or_train_kl_autoencoder",
             "load_or_train_latent_diffusion"]  # notebook 14
-from .best_model import (ESTIMATORS, BurdaRecipe, ELBOThenWeighted, WeightAverage, burda_checkpoint_path,  # noqa: E402
-                         burda_recipe, load_or_train_burda_model, score_bound, train_burda_model, weighted_terms)
-__all__ += ["ESTIMATORS", "BurdaRecipe", "ELBOThenWeighted", "WeightAverage", "burda_checkpoint_path", "burda_recipe",
-            "load_or_train_burda_model", "score_bound", "train_burda_model", "weighted_terms"]  # benchmarks/best_model.py
+from .best_model import (BURDA_TABLE_1, ESTIMATORS, BurdaRecipe, ELBOThenWeighted, WeightAverage,  # noqa: E402
+                         burda_checkpoint_path, burda_differences, burda_recipe, load_or_train_burda_model, score_bound,
+                         train_burda_model, trained_burda_seeds, weighted_terms)
+__all__ += ["BURDA_TABLE_1", "ESTIMATORS", "BurdaRecipe", "ELBOThenWeighted", "WeightAverage", "burda_checkpoint_path",
+            "burda_differences", "burda_recipe", "load_or_train_burda_model", "score_bound", "train_burda_model",
+            "trained_burda_seeds", "weighted_terms"]  # benchmarks/best_model.py and notebook 13

@@ -2,7 +2,8 @@
 minutes on 2 CPU cores: a :class:`~vae_course.models.DeepVAE` trained first with the ELBO, then with the
 importance-weighted bound, its weights averaged along the way.
 
-Used by ``benchmarks/best_model.py --recipe burda`` (issue 28 §2); notebook 08 keeps its own recipe
+Used by ``benchmarks/best_model.py --recipe burda`` (issue 28 §2) and notebook 13 (§7, the best model beside Burda et
+al.'s Table 1); notebook 08 keeps its own recipe
 (:mod:`vae_course.training.deep_vae`), which this module does not change.
 
 What the recipe (:class:`BurdaRecipe`) adds to notebook 08's (ELU MLPs, dynamic binarization, Adam with a cosine
@@ -57,8 +58,13 @@ import torch.nn.functional as F
 
 from ..models.deep import DeepVAE, DeepVAEConfig
 from ..objectives.losses import ELBOTerms
+from .deep_vae import cosine_lr, epoch_logger
 
 ESTIMATORS = ("iwae", "dreg")
+
+# Burda, Grosse & Salakhutdinov 2015, Table 1, MNIST: test NLL <= -L_5000 (nats) on all 10,000 binary test images
+BURDA_TABLE_1 = (("VAE, one stochastic layer", 86.76), ("VAE, two stochastic layers", 85.33),
+                 ("IWAE (k=50), one stochastic layer", 84.78), ("IWAE (k=50), two stochastic layers", 82.90))
 
 
 @dataclass(frozen=True)
@@ -130,14 +136,6 @@ def burda_recipe(quick: bool | None = None, *, seed: int = 0) -> BurdaRecipe:
         return BurdaRecipe(hidden_dims=(64,), latent_dim=8, epochs=2, elbo_epochs=1, k=3, lr=2e-3, lr_final=1e-3,
                            ema=0.9, train_limit=1024, monitor_test=100, seed=seed)
     return BurdaRecipe(seed=seed)
-
-
-def cosine_lr(epoch: int, recipe: BurdaRecipe) -> float:
-    """The learning rate of epoch ``epoch`` (1-based): ``lr`` at the first, ``lr_final`` at the last."""
-    if recipe.epochs <= 1:
-        return recipe.lr
-    t = (epoch - 1) / (recipe.epochs - 1)
-    return recipe.lr_final + 0.5 * (recipe.lr - recipe.lr_final) * (1 + math.cos(math.pi * t))
 
 
 def weighted_terms(model, x: torch.Tensor, k: int, estimator: str = "dreg") -> ELBOTerms:
@@ -251,13 +249,7 @@ def train_burda_model(recipe: BurdaRecipe, *, progress: bool = False, log_every:
     if average is not None:
         callbacks.append(average)
     start = time.perf_counter()
-
-    def on_epoch_end(epoch, hist):
-        if log_every and (epoch % log_every == 0 or epoch == recipe.epochs):
-            print(f"epoch {epoch:3d}  train -ELBO {hist.train_loss[-1]:7.2f}  test -ELBO {hist.test_loss[-1]:7.2f}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
-
-    callbacks.append(on_epoch_end)
+    callbacks.append(epoch_logger(log_every, recipe.epochs))
     hist = fit(model, train_x, test_bin, objective=objective, epochs=recipe.epochs, batch_size=recipe.batch_size,
                lr=lambda epoch: cosine_lr(epoch, recipe), seed=recipe.seed, device="cpu", progress=progress,
                callbacks=callbacks)
@@ -283,20 +275,18 @@ def load_or_train_burda_model(recipe: BurdaRecipe | None = None, *, progress: bo
     scratch, as measured when it was trained), ``threads``, ``steps``, ``precision`` and ``path``.
     """
     from ..data import load_mnist
-    from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
+    from .checkpoints import load_checkpoint, save_checkpoint
 
     recipe = recipe or burda_recipe()
     if not isinstance(recipe, BurdaRecipe):
         raise TypeError(f"recipe must be a BurdaRecipe (see burda_recipe()), got {type(recipe).__name__}.")
     path = burda_checkpoint_path(recipe)
     n_train = len(load_mnist("train", limit=recipe.train_limit)[0])  # 60,000 in full mode
-    if path.is_file():
-        extra = read_checkpoint(path).get("extra") or {}
-        if _same(extra.get("recipe"), asdict(recipe)) and extra.get("train_images") == n_train:
-            model, history = load_checkpoint(path, recipe.model_config(), with_history=True)
-            return model.eval(), history, {"loaded": True, "path": path.name,
-                                           **{key: extra.get(key) for key in ("seconds", "threads", "steps",
-                                                                               "precision")}}
+    extra = _matching_extra(recipe, n_train)
+    if extra is not None:
+        model, history = load_checkpoint(path, recipe.model_config(), with_history=True)
+        return model.eval(), history, {"loaded": True, "path": path.name,
+                                       **{key: extra.get(key) for key in ("seconds", "threads", "steps", "precision")}}
     print(f"Training {recipe.describe()} on {n_train:,} images: no matching checkpoint yet. It is saved as "
           f"{path.name} and reused next time.", flush=True)
     model, hist, seconds = train_burda_model(recipe, progress=progress, log_every=log_every)
@@ -308,6 +298,51 @@ def load_or_train_burda_model(recipe: BurdaRecipe | None = None, *, progress: bo
         return model, hist.as_dict(), {"loaded": False, "path": None, "interrupted": True, **info}
     save_checkpoint(model, path, hist, extra={"recipe": asdict(recipe), "train_images": n_train, **info})
     return model, hist.as_dict(), {"loaded": False, "path": path.name, **info}
+
+
+def _matching_extra(recipe: BurdaRecipe, n_train: int) -> dict | None:
+    """The stored ``extra`` of the recipe's checkpoint if it was made with this recipe and ``n_train`` images."""
+    from .checkpoints import read_checkpoint
+
+    path = burda_checkpoint_path(recipe)
+    if not path.is_file():
+        return None
+    extra = read_checkpoint(path).get("extra") or {}
+    if _same(extra.get("recipe"), asdict(recipe)) and extra.get("train_images") == n_train:
+        return extra
+    return None
+
+
+def trained_burda_seeds(seeds, quick: bool | None = None) -> list[int]:
+    """Those of ``seeds`` whose :func:`burda_recipe` checkpoint exists and matches (nothing is trained): notebook 13
+    trains seed 0 itself and adds the seeds that ``benchmarks/best_model.py --recipe burda --seeds ...`` trained."""
+    from ..data import load_mnist
+
+    recipes = [burda_recipe(quick, seed=seed) for seed in seeds]
+    if not recipes:
+        return []
+    n_train = len(load_mnist("train", limit=recipes[0].train_limit)[0])
+    return [r.seed for r in recipes if _matching_extra(r, n_train) is not None]
+
+
+def burda_differences(recipe: BurdaRecipe, *, train_images: int, k: int, test_images: int) -> list[str]:
+    """What still differs from Burda et al.'s one-layer IWAE, one line each, their setting first (from their paper and
+    code, github.com/yburda/iwae): architecture, epochs, batch size, learning rate, objective, data, test bound."""
+    sizes = "-".join(str(h) for h in recipe.hidden_dims)
+    return [
+        f"architecture: 784-200-200-50 tanh, Gaussian q, Bernoulli p / 784-{sizes}-{recipe.latent_dim} "
+        f"{recipe.activation.upper()}, the same families",
+        f"epochs: 3,280 / {recipe.epochs} ({recipe.elbo_epochs} with the ELBO, then "
+        f"{recipe.epochs - recipe.elbo_epochs} with L_{recipe.k})",
+        f"batch size: 20 / {recipe.batch_size}",
+        f"learning rate: Adam 1e-3 * 10^(-i/7) in 8 stages of 3^i epochs (i = 0..7) / Adam, cosine {recipe.lr:g} -> "
+        f"{recipe.lr_final:g}, weights averaged (decay {recipe.ema:g})",
+        f"training objective: L_50 with the IWAE gradient / the ELBO, then L_{recipe.k} with the "
+        f"{recipe.estimator.upper()} gradient",
+        f"training images: 59,600 (400 kept for validation) / {train_images:,}",
+        f"test bound: k = 5000 on all 10,000 images / k = {k} on "
+        f"{'all' if test_images == 10_000 else 'the first'} {test_images:,} images",
+    ]
 
 
 def score_bound(model, test_bin: torch.Tensor, k: int = 5000, *, seed: int = 0, name: str | None = None):

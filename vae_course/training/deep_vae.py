@@ -66,8 +66,9 @@ def best_recipe(quick: bool | None = None) -> BestRecipe:
     return BestRecipe()
 
 
-def cosine_lr(epoch: int, recipe: BestRecipe) -> float:
-    """The learning rate for epoch ``epoch`` (1-based): ``lr`` at the first, ``lr_final`` at the last."""
+def cosine_lr(epoch: int, recipe) -> float:
+    """The learning rate for epoch ``epoch`` (1-based) of a recipe with ``lr``, ``lr_final`` and ``epochs`` (a
+    :class:`BestRecipe` or a ``BurdaRecipe``): ``lr`` at the first epoch, ``lr_final`` at the last."""
     if recipe.epochs <= 1:
         return recipe.lr
     t = (epoch - 1) / (recipe.epochs - 1)
@@ -89,16 +90,23 @@ def train_best_model(recipe: BestRecipe, *, progress: bool = False, log_every: i
     model = DeepVAE(hidden_dims=recipe.hidden_dims, latent_dim=recipe.latent_dim, activation=recipe.activation)
     model.init_output_bias(train_x)
     start = time.perf_counter()
+    hist = fit(model, train_x, test_bin, objective=ELBO(binarize="dynamic", precision=recipe.precision),
+               epochs=recipe.epochs, batch_size=recipe.batch_size, lr=lambda epoch: cosine_lr(epoch, recipe),
+               seed=recipe.seed, device="cpu", progress=progress, callbacks=[epoch_logger(log_every, recipe.epochs)])
+    return model, hist, time.perf_counter() - start
+
+
+def epoch_logger(log_every: int, epochs: int):
+    """A ``fit`` callback that prints the train and test negative ELBO every ``log_every`` epochs and at the last
+    (``log_every=0``: never), with the seconds since the callback was made."""
+    start = time.perf_counter()
 
     def on_epoch_end(epoch, hist):
-        if log_every and (epoch % log_every == 0 or epoch == recipe.epochs):
+        if log_every and (epoch % log_every == 0 or epoch == epochs):
             print(f"epoch {epoch:3d}  train -ELBO {hist.train_loss[-1]:7.2f}  test -ELBO {hist.test_loss[-1]:7.2f}  "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
 
-    hist = fit(model, train_x, test_bin, objective=ELBO(binarize="dynamic", precision=recipe.precision),
-               epochs=recipe.epochs, batch_size=recipe.batch_size, lr=lambda epoch: cosine_lr(epoch, recipe),
-               seed=recipe.seed, device="cpu", progress=progress, callbacks=[on_epoch_end])
-    return model, hist, time.perf_counter() - start
+    return on_epoch_end
 
 
 def best_checkpoint_path(recipe: BestRecipe) -> Path:
