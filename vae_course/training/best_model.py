@@ -12,19 +12,19 @@ image):
 
 * **The importance-weighted bound** ``L_k`` (Burda et al. 2015) as the objective after ``elbo_epochs`` epochs of the
   ELBO: ``k`` decoder passes per image, so the cheap ELBO epochs come first and the tighter bound shapes the end.
-* **The doubly reparameterized gradient** (DReG, Tucker et al. 2018) for the encoder (``estimator="dreg"``). For the
+* **The doubly reparameterized gradient** (DReG, Tucker et al. 2019) for the encoder (``estimator="dreg"``). For the
   log-weights ``log w_j = log p(x, z_j) - log q(z_j|x)`` with ``z_j = mu + sigma * eps_j`` and the normalized weights
   ``w~_j = w_j / sum_i w_i``, the IWAE gradient is ``sum_j w~_j d log w_j``. Its score-function part (through
-  ``log q``'s own parameters) has mean zero and a noise that grows with ``k``; DReG replaces the encoder's gradient by
-  ``sum_j w~_j^2 (d log w_j / d z_j)(d z_j / d phi)``, which has the same mean and does not lose its signal-to-noise
-  ratio as ``k`` grows. The decoder's gradient is the IWAE one. In code: ``log q`` is computed with ``mu`` and
+  ``log q``'s own parameters) has mean zero, and the encoder's signal-to-noise ratio falls like ``1/sqrt(k)``
+  (Rainforth et al. 2018); DReG replaces the encoder's gradient by ``sum_j w~_j^2 (d log w_j / d z_j)(d z_j / d phi)``,
+  which has the same mean and does not lose its signal-to-noise ratio as ``k`` grows. The decoder's gradient is the IWAE one. In code: ``log q`` is computed with ``mu`` and
   ``sigma`` detached (only the path through ``z`` remains), the surrogate loss ``-sum_j w~_j log w_j`` (``w~``
   detached) gives the decoder ``sum_j w~_j d log w_j``, and a hook on ``z`` multiplies its gradient by ``w~_j`` once
   more, which gives the encoder ``w~_j^2``.
 * **Polyak averaging** (an exponential moving average of the weights, decay ``ema``): the saved and scored model is
   the average, not the last iterate.
 
-Why this recipe: short research runs (issue 28 §2, one training seed each, so a ranking, not a claim): 540 CPU-seconds
+Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim): 540 CPU-seconds
 of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower is better; the
 averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO for the first half
 of the time then DReG k = 5, 85.59; ELBO for the first three quarters then DReG k = 5, 85.53. The averaged weights
@@ -44,6 +44,8 @@ References:
     Tucker, Lawson, Gu & Maddison, "Doubly Reparameterized Gradient Estimators for Monte Carlo Objectives",
     ICLR 2019 (arXiv:1810.04152).
     Rainforth et al., "Tighter Variational Bounds are Not Necessarily Better", ICML 2018 (arXiv:1802.04537).
+    Roeder, Wu & Duvenaud, "Sticking the Landing: Simple, Lower-Variance Gradient Estimators for Variational
+    Inference", NeurIPS 2017 (arXiv:1703.09194).
     Polyak & Juditsky 1992, "Acceleration of stochastic approximation by averaging".
 """
 from __future__ import annotations
@@ -61,6 +63,7 @@ from ..objectives.losses import ELBOTerms
 from .deep_vae import cosine_lr, epoch_logger
 
 ESTIMATORS = ("iwae", "dreg")
+_ESTIMATOR_NAMES = {"iwae": "IWAE", "dreg": "DReG"}  # as the papers write them
 
 # Burda, Grosse & Salakhutdinov 2015, Table 1, MNIST: test NLL <= -L_5000 (nats) on all 10,000 binary test images
 BURDA_TABLE_1 = (("VAE, one stochastic layer", 86.76), ("VAE, two stochastic layers", 85.33),
@@ -123,7 +126,7 @@ class BurdaRecipe:
         sizes = "-".join(str(h) for h in self.hidden_dims)
         weighted = self.epochs - self.elbo_epochs
         return (f"DeepVAE 784-{sizes}-{self.latent_dim} {self.activation.upper()}, {self.elbo_epochs} epochs ELBO + "
-                f"{weighted} epochs L_{self.k} ({self.estimator.upper()} gradient), batch {self.batch_size}, cosine lr "
+                f"{weighted} epochs L_{self.k} ({_ESTIMATOR_NAMES[self.estimator]} gradient), batch {self.batch_size}, cosine lr "
                 f"{self.lr:g} -> {self.lr_final:g}, weight average {self.ema:g}, seed {self.seed}")
 
 
@@ -144,7 +147,9 @@ def weighted_terms(model, x: torch.Tensor, k: int, estimator: str = "dreg") -> E
     ``recon`` and ``kl`` are the k-sample mean of ``-log p(x|z_j)`` and the closed-form KL (so ``recon + kl`` is the
     negative ELBO, what ``fit`` reports); ``total`` is what is minimised: ``-L_k`` (``"iwae"``), the DReG surrogate
     (``"dreg"``, whose value is ``-sum_j w~_j log w_j`` and whose gradient is the doubly reparameterized one), or the
-    negative ELBO ``recon + kl`` (``"elbo"``).
+    negative ELBO ``recon + kl`` (``"elbo"``). ``"stl"`` is DReG without its hook: the encoder gets ``w~_j`` once
+    ("sticking the landing", Roeder et al. 2017), which is biased for ``k > 1``; notebook 13 uses it as the control
+    that shows its DReG check can fail, never for training.
     """
     mu, logvar = model.encode(x)  # (B, D) each
     mu, logvar = mu.float(), logvar.float()  # bfloat16 under fit's mixed precision: z and log q in float32
@@ -152,7 +157,7 @@ def weighted_terms(model, x: torch.Tensor, k: int, estimator: str = "dreg") -> E
     std = torch.exp(0.5 * logvar)  # (B, D)
     eps = torch.randn(k, b, d, dtype=mu.dtype, device=mu.device)  # (k, B, D)
     z = mu + std * eps  # (k, B, D)
-    if estimator == "dreg":  # log q through z only: its parameters' own (score) path is cut
+    if estimator in ("dreg", "stl"):  # log q through z only: its parameters' own (score) path is cut
         mu_c, logvar_c = mu.detach(), logvar.detach()
         log_q = (-0.5 * (z - mu_c) ** 2 / logvar_c.exp() - 0.5 * logvar_c).sum(-1)  # (k, B), without log(2 pi)/2
     else:
@@ -168,7 +173,7 @@ def weighted_terms(model, x: torch.Tensor, k: int, estimator: str = "dreg") -> E
     if estimator == "iwae":
         return ELBOTerms(recon, kl, -(torch.logsumexp(log_w, 0) - math.log(k)))
     w = torch.softmax(log_w.detach(), 0)  # (k, B) normalized weights w~_j
-    if z.requires_grad:
+    if z.requires_grad and estimator == "dreg":
         z.register_hook(lambda grad: grad * w.unsqueeze(-1))  # the encoder's path gets w~_j twice: w~_j^2
     return ELBOTerms(recon, kl, -(w * log_w).sum(0))
 
@@ -338,7 +343,7 @@ def burda_differences(recipe: BurdaRecipe, *, train_images: int, k: int, test_im
         f"learning rate: Adam 1e-3 * 10^(-i/7) in 8 stages of 3^i epochs (i = 0..7) / Adam, cosine {recipe.lr:g} -> "
         f"{recipe.lr_final:g}, weights averaged (decay {recipe.ema:g})",
         f"training objective: L_50 with the IWAE gradient / the ELBO, then L_{recipe.k} with the "
-        f"{recipe.estimator.upper()} gradient",
+        f"{_ESTIMATOR_NAMES[recipe.estimator]} gradient",
         f"training images: 59,600 (400 kept for validation) / {train_images:,}",
         f"test bound: k = 5000 on all 10,000 images / k = {k} on "
         f"{'all' if test_images == 10_000 else 'the first'} {test_images:,} images",
