@@ -17,15 +17,15 @@ image):
   ``w~_j = w_j / sum_i w_i``, the IWAE gradient is ``sum_j w~_j d log w_j``. Its score-function part (through
   ``log q``'s own parameters) has mean zero, and the encoder's signal-to-noise ratio falls like ``1/sqrt(k)``
   (Rainforth et al. 2018); DReG replaces the encoder's gradient by ``sum_j w~_j^2 (d log w_j / d z_j)(d z_j / d phi)``,
-  which has the same mean and does not lose its signal-to-noise ratio as ``k`` grows. The decoder's gradient is the IWAE one. In code: ``log q`` is computed with ``mu`` and
-  ``sigma`` detached (only the path through ``z`` remains), the surrogate loss ``-sum_j w~_j log w_j`` (``w~``
-  detached) gives the decoder ``sum_j w~_j d log w_j``, and a hook on ``z`` multiplies its gradient by ``w~_j`` once
-  more, which gives the encoder ``w~_j^2``.
+  which has the same mean and does not lose its signal-to-noise ratio as ``k`` grows. The decoder's gradient is the
+  IWAE one. In code: ``log q`` is computed with ``mu`` and ``sigma`` detached (only the path through ``z`` remains),
+  the surrogate loss ``-sum_j w~_j log w_j`` (``w~`` detached) gives the decoder ``sum_j w~_j d log w_j``, and a hook
+  on ``z`` multiplies its gradient by ``w~_j`` once more, which gives the encoder ``w~_j^2``.
 * **Polyak averaging** (an exponential moving average of the weights, decay ``ema``): the saved and scored model is
   the average, not the last iterate.
 
-Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim): 540 CPU-seconds
-of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower is better; the
+Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim):
+540 CPU-seconds of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower is better; the
 averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO for the first half
 of the time then DReG k = 5, 85.59; ELBO for the first three quarters then DReG k = 5, 85.53. The averaged weights
 scored 0.09 to 0.14 nats below the last iterate in all four runs. So the cheap ELBO epochs come first, the
@@ -126,8 +126,8 @@ class BurdaRecipe:
         sizes = "-".join(str(h) for h in self.hidden_dims)
         weighted = self.epochs - self.elbo_epochs
         return (f"DeepVAE 784-{sizes}-{self.latent_dim} {self.activation.upper()}, {self.elbo_epochs} epochs ELBO + "
-                f"{weighted} epochs L_{self.k} ({_ESTIMATOR_NAMES[self.estimator]} gradient), batch {self.batch_size}, cosine lr "
-                f"{self.lr:g} -> {self.lr_final:g}, weight average {self.ema:g}, seed {self.seed}")
+                f"{weighted} epochs L_{self.k} ({_ESTIMATOR_NAMES[self.estimator]} gradient), batch {self.batch_size}, "
+                f"cosine lr {self.lr:g} -> {self.lr_final:g}, weight average {self.ema:g}, seed {self.seed}")
 
 
 def burda_recipe(quick: bool | None = None, *, seed: int = 0) -> BurdaRecipe:
