@@ -25,8 +25,8 @@ image):
   the average, not the last iterate.
 
 Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim):
-540 CPU-seconds of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower is better; the
-averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO for the first half
+540 CPU-seconds of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower
+is better; the averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO for the first half
 of the time then DReG k = 5, 85.59; ELBO for the first three quarters then DReG k = 5, 85.53. The averaged weights
 scored 0.09 to 0.14 nats below the last iterate in all four runs. So the cheap ELBO epochs come first, the
 importance-weighted bound last. The full recipe, 185 epochs of the ELBO then 55 of L_5 with the DReG gradient,
