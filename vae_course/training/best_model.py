@@ -24,16 +24,16 @@ image):
 * **Polyak averaging** (an exponential moving average of the weights, decay ``ema``): the saved and scored model is
   the average, not the last iterate.
 
-Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim):
-540 CPU-seconds of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower
-is better; the averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO
-for the first half of the time then DReG k = 5, 85.59; ELBO for the first three quarters then DReG k = 5, 85.53. The
-averaged weights scored 0.09 to 0.14 nats below the last iterate in all four runs. So the cheap ELBO epochs come first, the
-importance-weighted bound last. The full recipe, 185 epochs of the ELBO then 55 of L_5 with the DReG gradient,
-spends about 60% of its time on the ELBO: measured on 2 cores with bfloat16 products, an ELBO epoch of ``fit`` took
-5.2 s and a DReG k = 5 epoch 11.6 s, so about 27 minutes in all (1,600 s: about 4.5 times the ELBO epochs and 3 times
-the DReG epochs of the research runs). Whether it reaches 84.78 nats is measured by
-``benchmarks/best_model.py --recipe burda``, not assumed here.
+Why this recipe: short research runs (issue 28 §2, one training seed each, so a hint, not a ranking or a claim): 540
+CPU-seconds of training with one thread each, scored with -L_1000 on the first 1,000 binary test images (lower is
+better; the averaged weights): ELBO throughout 86.14 (77 epochs); DReG k = 5 throughout 86.77 (32 epochs); ELBO for the
+first half of the time then DReG k = 5, 85.59; ELBO for the first three quarters then DReG k = 5, 85.53. The averaged
+weights scored 0.09 to 0.14 nats below the last iterate in all four runs. So the cheap ELBO epochs come first, the
+importance-weighted bound last. The full recipe, 185 epochs of the ELBO then 55 of L_5 with the DReG gradient, spends
+about 60% of its time on the ELBO: measured on 2 cores with bfloat16 products, an ELBO epoch of ``fit`` took 5.2 s and a
+DReG k = 5 epoch 11.6 s, so about 27 minutes in all (1,600 s: about 4.5 times the ELBO epochs and 3 times the DReG
+epochs of the research runs). Whether it reaches 84.78 nats is measured by ``benchmarks/best_model.py --recipe burda``,
+not assumed here.
 
 Scoring: :func:`score_bound` computes ``L_k`` per test image in float32 with
 :func:`vae_course.evaluation.iwae_bound` (``k = 5000``: 5 x 10^7 decoder passes for the 10,000 test images, about
